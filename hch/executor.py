@@ -1,0 +1,151 @@
+"""Running nodes and whole runs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hch.budget import Budget
+from hch.context import RunContext
+from hch.errors import UsageError
+from hch.node import Node
+from hch.paths import transcripts_dir
+from hch.playback import Playback
+from hch.protocols import Model
+from hch.version import __version__
+from transcripts.events import Header, JSONValue, NodeAnswer, NodeError, NodeStart, RunEnd
+from transcripts.writer import Listener, TranscriptWriter
+
+DEFAULT_MAX_SUBQUESTIONS = 8
+
+
+async def run_node(model: Model, node: Node) -> str:
+    """Work ``node`` with ``model``, recording its start, its answer or its failure."""
+    node.budget.charge(1)
+    node.emit(
+        NodeStart(
+            node_id=node.node_id,
+            parent_id=node.parent_id,
+            question=node.question,
+            level=node.level,
+            budget=node.budget.allotted,
+            worker=model.name,
+        )
+    )
+    try:
+        answer = await model.answer(node)
+    except asyncio.CancelledError:
+        node.emit(NodeError(node_id=node.node_id, error_type="Cancelled", message="stopped before answering"))
+        raise
+    except Exception as exc:
+        node.emit(NodeError(node_id=node.node_id, error_type=type(exc).__name__, message=str(exc)))
+        raise
+    node.emit(NodeAnswer(node_id=node.node_id, answer=answer, spent=node.budget.spent))
+    return answer
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run produced."""
+
+    answer: str
+    transcript: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    """Events by kind: ``node_start`` is nodes worked, ``reuse`` shared subquestions, ..."""
+    spent: int = 0
+    """Calls charged against the budget."""
+
+    @property
+    def nodes(self) -> int:
+        return self.counts.get("node_start", 0)
+
+    @property
+    def calls(self) -> int:
+        """Oracle lookups and model calls the tree made, however they were served."""
+        return self.counts.get("oracle_call", 0) + self.counts.get("model_call", 0)
+
+    @property
+    def network_calls(self) -> int:
+        """Model calls that reached the endpoint (not served by the cache or a transcript)."""
+        return self.counts.get("model_call:network", 0)
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def default_transcript_path(run_id: str) -> Path:
+    """A new file under ``$HCH_HOME/transcripts``, named by time and run id."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return transcripts_dir() / f"{stamp}-{run_id}.jsonl"
+
+
+async def run_question(
+    model: Model,
+    question: str,
+    *,
+    transcript: Path,
+    budget: int | None = None,
+    max_subquestions: int = DEFAULT_MAX_SUBQUESTIONS,
+    settings: dict[str, JSONValue] | None = None,
+    prompts: dict[str, str] | None = None,
+    listeners: Iterable[Listener] = (),
+    run_id: str | None = None,
+    playback: Playback | None = None,
+) -> RunResult:
+    """Answer ``question`` with ``model`` (typically an HCH tree), writing a transcript.
+
+    The transcript is complete up to the moment of any failure or cancellation,
+    and ends with a ``run_end`` event saying how the run ended.
+    """
+    if budget is not None and budget < 1:
+        raise UsageError(f"budget must be at least 1 call, got {budget}")
+    if max_subquestions < 1:
+        raise UsageError(f"max subquestions must be at least 1, got {max_subquestions}")
+    header = Header(
+        run_id=run_id or new_run_id(),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        hch_version=__version__,
+        question=question,
+        # The engine's own view of the bounds comes last: callers add settings
+        # (the run spec, LLM settings) but cannot misreport these.
+        settings={
+            **(settings or {}),
+            "depth": model.depth,
+            "budget": budget,
+            "max_subquestions": max_subquestions,
+            "root_worker": model.name,
+        },
+        prompts=prompts or {},
+    )
+    writer = TranscriptWriter(transcript, header)
+    for listener in listeners:
+        writer.subscribe(listener)
+    run = RunContext(writer=writer, max_subquestions=max_subquestions, playback=playback)
+    root = Node(
+        node_id="0",
+        parent_id=None,
+        question=question,
+        level=model.depth,
+        ancestors=(),
+        budget=Budget(budget),
+        run=run,
+    )
+    try:
+        try:
+            answer = await run_node(model, root)
+        except asyncio.CancelledError:
+            run.emit(RunEnd(status="cancelled", error="cancelled", stats=dict(run.counts)))
+            raise
+        except Exception as exc:
+            run.emit(RunEnd(status="error", error=f"{type(exc).__name__}: {exc}", stats=dict(run.counts)))
+            raise
+        run.emit(RunEnd(status="ok", answer=answer, stats=dict(run.counts)))
+    finally:
+        # Joining the writer thread waits on file I/O: keep it off the loop.
+        await asyncio.shield(asyncio.to_thread(writer.close))
+    return RunResult(answer=answer, transcript=transcript, counts=dict(run.counts), spent=root.budget.spent)

@@ -1,0 +1,39 @@
+"""The pluggable parts of the engine.
+
+A :class:`Model` answers a question in one step as far as its caller can see.
+An :class:`Overseer` works one node through a :class:`~hch.workspace.Workspace`:
+it reads the question, may ask subquestions (each answered by a fresh copy of
+the model it consults), and returns its answer. ``Amp(overseer, model)`` is
+itself a Model, so a depth-k HCH tree is Amp applied k times to a base model.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from hch.node import Node
+    from hch.workspace import Workspace
+
+
+@runtime_checkable
+class Model(Protocol):
+    """Answers a question; ``depth`` is how many amplification levels it contains."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def depth(self) -> int: ...
+
+    async def answer(self, node: Node) -> str: ...
+
+
+@runtime_checkable
+class Overseer(Protocol):
+    """Works a node: may ``await ws.ask(...)`` while it can, and returns the answer."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def __call__(self, ws: Workspace) -> str: ...

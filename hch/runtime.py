@@ -1,0 +1,83 @@
+"""Opening what one run needs: its one model client (and the embedded model's
+server, when that is the endpoint) and the tree built on them.
+
+``hch run`` and ``hch run --resume`` both go through :func:`open_run`, so a
+resumed run is built exactly as a fresh one. (A replay builds its tree with an
+offline client instead: see :mod:`hch.replay`.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from hch.errors import UsageError
+from hch.protocols import Model
+from hch.spec import RunSpec, build_model, needs_llm
+from transcripts.events import JSONValue
+
+if TYPE_CHECKING:
+    from hch.llm.settings import LLMSettings
+
+
+@dataclass(frozen=True)
+class OpenRun:
+    """A run's tree, the prompts it uses, and what the header should say served it."""
+
+    model: Model
+    prompts: dict[str, str] = field(default_factory=dict)
+    header: dict[str, JSONValue] = field(default_factory=dict)
+
+
+def prompts_for(spec: RunSpec) -> dict[str, str]:
+    """Every prompt today's code sends for ``spec``, as recorded in transcript headers."""
+    if not needs_llm(spec):
+        return {}
+    # Imported here: hch.llm loads the OpenAI SDK, which task-only commands never need.
+    from hch.llm.prompts import DEFAULT_PROMPTS
+
+    prompts = DEFAULT_PROMPTS.as_dict()
+    if spec.human_mode != "direct":
+        from hch.human.drafter import PROMPTS as DRAFTER_PROMPTS
+
+        prompts.update(DRAFTER_PROMPTS)
+    return prompts
+
+
+def settings_of(spec: RunSpec) -> LLMSettings:
+    """The model settings the spec records."""
+    from hch.llm.settings import LLMSettings
+
+    if spec.llm is None:
+        raise UsageError("this run needs a model: give --model and --base-url, or use the embedded model")
+    return LLMSettings(**spec.llm)
+
+
+@asynccontextmanager
+async def open_run(
+    spec: RunSpec,
+    *,
+    settings: LLMSettings | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> AsyncIterator[OpenRun]:
+    """The tree ``spec`` describes, with its model client open until the block ends.
+
+    ``settings`` replaces the spec's model settings (resume changes how calls
+    are made, never what they are); ``notify`` hears about slow steps, such as
+    starting the embedded model.
+    """
+    if not needs_llm(spec):
+        yield OpenRun(build_model(spec))
+        return
+    from hch.llm.embedded import EmbeddedServer, is_embedded, open_client
+
+    settings = settings or settings_of(spec)
+    server = EmbeddedServer() if is_embedded(settings) else None
+    if server is not None and notify is not None:
+        notify("starting the embedded model (SmolLM2-135M, llama.cpp on 127.0.0.1) ...")
+    async with open_client(settings, server=server) as client:
+        # What served the run: the embedded server's file, version, pid, port and log.
+        header: dict[str, JSONValue] = {"embedded": server.describe()} if server is not None else {}
+        yield OpenRun(build_model(spec, llm=client), prompts_for(spec), header)

@@ -1,0 +1,121 @@
+"""What a run is: enough to build its tree again from a transcript header.
+
+The CLI turns flags into a :class:`RunSpec`; :func:`build_model` turns a spec
+into the model tree; the spec is stored in the transcript header under
+``settings.spec`` so that replay and resume rebuild exactly the same tree. A
+task instance's facts are stored in full, so a transcript needs no other file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hch.amp import hch_tree
+from hch.errors import UsageError
+from hch.human.build import human_depths_of, human_tree
+from hch.human.console import HumanConsole
+from hch.human.session import Drafter
+from hch.protocols import Model, Overseer
+from hch.tasks import find_task
+
+if TYPE_CHECKING:
+    # Imported lazily below: hch.llm pulls in the OpenAI SDK, which runs without a model need not load.
+    from hch.llm.client import LLMClient
+
+
+class TaskSpec(BaseModel):
+    """An algorithmic task instance: the task's name and its fact table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    facts: dict[str, Any]
+    seed: int | None = None
+    size: int | None = None
+
+
+class RunSpec(BaseModel):
+    """A question, the tree's bounds, and who works the nodes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str
+    depth: int
+    budget: int | None = None
+    max_subquestions: int = 8
+    overseer: Literal["program", "llm", "human"] = "program"
+    human_depths: list[int] = Field(default_factory=list)
+    """Depths (0 = the root, ``depth`` = the leaves) where a person works the nodes (see hch.human.build)."""
+    human_mode: Literal["direct", "augmented", "approval"] = "direct"
+    """How a person works an overseer node: alone, taking an LLM's drafts, or approving an LLM's steps."""
+    task: TaskSpec | None = None
+    llm: dict[str, Any] | None = None
+    """The model's settings (``LLMSettings.public()``, no key) when an LLM works or drafts any node."""
+    structured_output: Literal["json_schema", "json_object_schema", "json_object", "text"] = "json_schema"
+    """How the LLM's replies are constrained (see ``hch.llm.overseer.StructuredOutput``)."""
+
+
+def check_bounds(depth: int, budget: int | None, max_subquestions: int) -> None:
+    """Reject impossible bounds with a one-line message."""
+    if depth < 0:
+        raise UsageError(f"--depth must be 0 or more, got {depth}")
+    if budget is not None and budget < 1:
+        raise UsageError(f"--budget must be at least 1 call, got {budget}")
+    if max_subquestions < 1:
+        raise UsageError(f"--max-subquestions must be at least 1, got {max_subquestions}")
+
+
+def needs_llm(spec: RunSpec) -> bool:
+    """Whether the tree has a node an LLM works or drafts (so the run needs a model client)."""
+    if spec.human_mode != "direct" or spec.overseer == "llm":
+        return True
+    if spec.task is not None:
+        return False
+    # Free text: the leaves are the LLM's unless a person answers them too.
+    return spec.depth not in human_depths_of(spec.overseer, spec.human_depths, spec.depth)
+
+
+def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
+    """The HCH tree the spec describes; ``llm`` is the run's model client when :func:`needs_llm`."""
+    check_bounds(spec.depth, spec.budget, spec.max_subquestions)
+    overseer: Overseer | None = None
+    base: Model | None = None
+    drafter: Drafter | None = None
+    if needs_llm(spec):
+        if llm is None:
+            raise UsageError("this run needs a model: give --model and --base-url, or use the embedded model")
+        from hch.human.drafter import LLMDrafter
+        from hch.llm.overseer import LLMBaseModel, LLMOverseer
+        from hch.llm.prompts import DEFAULT_PROMPTS
+
+        name = f"llm:{llm.settings.model}"
+        output = spec.structured_output
+        overseer = LLMOverseer(llm, DEFAULT_PROMPTS, spec.max_subquestions, output=output, name=name)
+        base = LLMBaseModel(llm, DEFAULT_PROMPTS, output=output, name=name)
+        if spec.human_mode != "direct":
+            drafter = LLMDrafter(llm, DEFAULT_PROMPTS, spec.max_subquestions, output=output, name=name)
+    if spec.task is not None:
+        task = find_task(spec.task.name)
+        facts = task.validate_facts(spec.task.facts)
+        task.parse_question(facts, spec.question)
+        program = None if spec.overseer == "llm" else task.overseer(facts)
+        return place_people(spec, program or overseer, task.oracle(facts), drafter)
+    return place_people(spec, overseer, base, drafter)
+
+
+def place_people(spec: RunSpec, overseer: Overseer | None, base: Model | None, drafter: Drafter | None = None) -> Model:
+    """The tree with ``overseer`` and ``base``, and a person wherever the spec puts one (see hch.human.build).
+
+    ``drafter`` (an LLM) drafts or proposes steps for people in augmented or approval mode.
+    """
+    people = human_depths_of(spec.overseer, spec.human_depths, spec.depth)
+    if not people:
+        if overseer is None or base is None:
+            raise UsageError("this tree needs an overseer and a base model")
+        return hch_tree(overseer, base, spec.depth)
+    machine = None if spec.overseer == "human" else overseer
+    return human_tree(
+        spec.depth, people, console=HumanConsole(), overseer=machine, base=base, mode=spec.human_mode, drafter=drafter
+    )
