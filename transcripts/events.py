@@ -1,0 +1,166 @@
+"""The transcript's event types.
+
+A transcript is JSONL: one header line, then one event per line, in the order
+things happened. Every line carries ``kind`` (a literal tag that selects the
+model below), ``seq`` (0 for the header, then 1, 2, ...), ``time`` (Unix
+seconds) and ``hash``, which chains the line to the one before it (see
+:mod:`transcripts.chain`), so that an edited, reordered or spliced file can be
+detected.
+
+Node ids are tree positions: the root is ``"0"`` and the i-th subquestion a
+node asks gets ``f"{parent}.{i}"``. They are the same in every run of the same
+overseers on the same question, which is what replay and resume match on.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+
+JSONValue = Any
+"""Any value that survives a JSON round trip (pydantic checks it on dump)."""
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = -1
+    time: float = 0.0
+    hash: str = ""
+
+
+class Header(_Event):
+    """First line: what produced the run and with which settings."""
+
+    kind: Literal["header"] = "header"
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    created: str
+    hch_version: str
+    question: str
+    settings: dict[str, JSONValue] = Field(default_factory=dict)
+    prompts: dict[str, str] = Field(default_factory=dict)
+
+
+class NodeStart(_Event):
+    """A node began: ``level`` is the amplification depth left below it (0 is
+    the base model M0); ``budget`` the calls its subtree may spend (None:
+    unbounded); ``worker`` names the overseer or model working it."""
+
+    kind: Literal["node_start"] = "node_start"
+    node_id: str
+    parent_id: str | None
+    question: str
+    level: int
+    budget: int | None
+    worker: str
+
+
+class Ask(_Event):
+    """A node asked a batch of subquestions (each then appears as a
+    ``node_start``, ``reuse`` or ``refusal`` with this node as parent)."""
+
+    kind: Literal["ask"] = "ask"
+    node_id: str
+    questions: list[str]
+
+
+class Reuse(_Event):
+    """A subquestion identical to one already asked under the same bound was
+    answered by that node's result instead of a new subtree (single-flight)."""
+
+    kind: Literal["reuse"] = "reuse"
+    node_id: str
+    child_id: str
+    question: str
+    source_id: str
+
+
+class Refusal(_Event):
+    """A subquestion was not asked; ``reason`` is what the overseer was told."""
+
+    kind: Literal["refusal"] = "refusal"
+    node_id: str
+    child_id: str
+    question: str
+    reason: str
+
+
+class OracleCall(_Event):
+    """A lookup in the task's fact table (the algorithmic tasks' M0)."""
+
+    kind: Literal["oracle_call"] = "oracle_call"
+    node_id: str
+    request_hash: str
+    question: str
+    answer: str
+
+
+class ModelCall(_Event):
+    """One model call as the node saw it: the request without credentials,
+    the response, and how it was obtained (attempts, cache, latency)."""
+
+    kind: Literal["model_call"] = "model_call"
+    node_id: str
+    purpose: str
+    request: dict[str, JSONValue]
+    request_hash: str
+    response: str | None
+    usage: dict[str, int] = Field(default_factory=dict)
+    latency_s: float = 0.0
+    attempts: list[dict[str, JSONValue]] = Field(default_factory=list)
+    source: Literal["network", "cache", "transcript"] = "network"
+    """Where the response came from: a live call, the call cache, or a
+    transcript being replayed or resumed."""
+    error: str | None = None
+
+
+class HumanInput(_Event):
+    """What a person was shown and what they typed, with how long it took."""
+
+    kind: Literal["human_input"] = "human_input"
+    node_id: str
+    request_hash: str
+    prompt: str
+    shown: str
+    typed: str
+    seconds: float
+
+
+class NodeAnswer(_Event):
+    """A node answered; ``spent`` counts the calls its subtree used."""
+
+    kind: Literal["answer"] = "answer"
+    node_id: str
+    answer: str
+    spent: int
+
+
+class NodeError(_Event):
+    """A node failed or was cancelled; the failure propagates to the root."""
+
+    kind: Literal["error"] = "error"
+    node_id: str
+    error_type: str
+    message: str
+
+
+class RunEnd(_Event):
+    """Last line of a run that ended (a missing one means the run was cut)."""
+
+    kind: Literal["run_end"] = "run_end"
+    status: Literal["ok", "error", "cancelled"]
+    answer: str | None = None
+    error: str | None = None
+    stats: dict[str, int] = Field(default_factory=dict)
+
+
+Event = Annotated[
+    Header | NodeStart | Ask | Reuse | Refusal | OracleCall | ModelCall | HumanInput | NodeAnswer | NodeError | RunEnd,
+    Field(discriminator="kind"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -1,0 +1,164 @@
+"""Reading transcripts back as typed events.
+
+The reader is strict about everything but the very end of the file: a last
+line with no newline is what a killed writer leaves, so it is reported as a
+cut (``Transcript.cut``) and the complete lines before it are returned. Any
+other malformed line is an error that names the file and line.
+
+Older schema versions are read by upgrading each line, before validation,
+through :data:`UPGRADES` (one function per version step; see
+docs/transcripts.md). The hash chain is always checked on the lines as written
+(:mod:`transcripts.verify`), never on upgraded ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from transcripts.events import EVENT_ADAPTER, SCHEMA_VERSION, Event, Header, RunEnd
+
+Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
+
+UPGRADES: dict[int, Upgrade] = {}
+"""``UPGRADES[v]`` turns one line (header or event) of schema version ``v``
+into the same line in version ``v + 1``. Version 1 is the first published
+version, so there is none yet; a change to the format that old files cannot
+satisfy bumps :data:`~transcripts.events.SCHEMA_VERSION` and adds the step
+from the previous version here."""
+
+
+class TranscriptError(ValueError):
+    """A file that cannot be read as a transcript; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A transcript as read from disk."""
+
+    path: Path
+    header: Header
+    events: list[Event]
+    """Every event after the header, in file order (``events[i]`` is on line ``i + 2``)."""
+    cut: str | None
+    """Why the file looks cut short (None when it ends with a ``run_end`` line)."""
+    schema_version: int = SCHEMA_VERSION
+    """The version the file was written in (``header`` is upgraded to the current one)."""
+
+    @property
+    def end(self) -> RunEnd | None:
+        last = self.events[-1] if self.events else None
+        return last if isinstance(last, RunEnd) else None
+
+
+@dataclass(frozen=True)
+class RawLines:
+    """A file split into complete lines, and what follows the last newline."""
+
+    path: Path
+    lines: list[bytes]
+    """Complete lines without their newline; line ``n`` is ``lines[n - 1]``."""
+    tail: bytes
+    """Bytes after the last newline (empty unless the file was cut mid-line)."""
+    size: int
+
+
+def read_lines(path: Path) -> RawLines:
+    """The file's lines; raise :class:`TranscriptError` if it cannot be read."""
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise TranscriptError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    lines = blob.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
+    return RawLines(path=path, lines=lines, tail=tail, size=len(blob))
+
+
+def parse_json_line(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
+    """One line as a JSON object with a ``kind``; raise :class:`TranscriptError` naming the line."""
+    where = f"{path}:{lineno}"
+    if not raw.strip():
+        raise TranscriptError(f"{where}: empty line")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        hint = " (is this a transcript?)" if lineno == 1 else ""
+        raise TranscriptError(f"{where}: not JSON ({exc}){hint}") from None
+    if not isinstance(data, dict) or "kind" not in data:
+        raise TranscriptError(f"{where}: not a transcript event (no 'kind' field)")
+    return data
+
+
+def validate_line(path: Path, lineno: int, data: dict[str, Any]) -> Event:
+    """A parsed line as a typed event; raise :class:`TranscriptError` naming the line."""
+    try:
+        return EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise TranscriptError(f"{path}:{lineno}: invalid {data.get('kind')!r} event: {loc}: {first['msg']}") from None
+
+
+def check_version(path: Path, header: dict[str, Any]) -> int:
+    """The header's schema version, if this hch can read it (raise otherwise)."""
+    version = header.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise TranscriptError(f"{path}:1: header has no integer schema_version")
+    if version == SCHEMA_VERSION:
+        return version
+    oldest = min([SCHEMA_VERSION, *(v for v in UPGRADES if all(w in UPGRADES for w in range(v, SCHEMA_VERSION)))])
+    readable = f"version {SCHEMA_VERSION}" if oldest == SCHEMA_VERSION else f"versions {oldest} to {SCHEMA_VERSION}"
+    if version > SCHEMA_VERSION:
+        raise TranscriptError(
+            f"{path}:1: schema version {version} is not supported (this hch reads {readable}; "
+            "the file was written by a newer hch)"
+        )
+    if version < oldest:
+        raise TranscriptError(f"{path}:1: schema version {version} is not supported (this hch reads {readable})")
+    return version
+
+
+def upgrade_line(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """``data`` (written in ``version``) brought to the current schema version."""
+    for step in range(version, SCHEMA_VERSION):
+        data = UPGRADES[step](dict(data))
+    return data
+
+
+def parse_line(path: Path, lineno: int, raw: bytes, version: int = SCHEMA_VERSION) -> Event:
+    """Parse, upgrade and validate one line."""
+    return validate_line(path, lineno, upgrade_line(parse_json_line(path, lineno, raw), version))
+
+
+def read_transcript(path: Path) -> Transcript:
+    """Read and validate ``path``; raise :class:`TranscriptError` if it is not a transcript."""
+    raw = read_lines(path)
+    lines = raw.lines
+    cut: str | None = None
+    if raw.tail:
+        cut = f"{path}:{len(lines) + 1}: last line is incomplete (file ends mid-event at byte {raw.size})"
+    if not lines:
+        raise TranscriptError(f"{path}:1: no header (file is empty or cut inside its first line)")
+
+    first_data = parse_json_line(path, 1, lines[0])
+    if first_data.get("kind") != "header":
+        raise TranscriptError(
+            f"{path}:1: first line is a {first_data.get('kind')!r} event, not a header (missing header?)"
+        )
+    version = check_version(path, first_data)
+    first = validate_line(path, 1, upgrade_line(first_data, version))
+    assert isinstance(first, Header)
+    events: list[Event] = []
+    for lineno, line in enumerate(lines[1:], start=2):
+        event = parse_line(path, lineno, line, version)
+        if isinstance(event, Header):
+            raise TranscriptError(f"{path}:{lineno}: a second header (files spliced together?)")
+        events.append(event)
+    if cut is None and not (events and isinstance(events[-1], RunEnd)):
+        cut = f"{path}:{len(lines)}: no run_end event (the run did not finish)"
+    return Transcript(path=path, header=first, events=events, cut=cut, schema_version=version)

@@ -1,0 +1,160 @@
+"""Integrity of a transcript file: is it exactly what the writer wrote?
+
+Every line's ``hash`` chains it to the line before (:mod:`transcripts.chain`)
+and its ``seq`` is its position. :func:`verify_transcript` re-derives both from
+the bytes on disk and reports, with its line number, the first place where the
+file stops being what a writer produces:
+
+- a line whose content does not match its hash (edited);
+- a line whose ``seq`` is not its position (lines reordered, removed or inserted);
+- a header after line 1, or a line that does not chain to the one before
+  although its own content is intact (another file spliced in);
+- a file that ends mid-line or without a ``run_end`` event (truncated), and
+  lines after ``run_end`` (appended).
+
+A file that is not a transcript at all (not JSON, no header, an unsupported
+schema version, an event the schema rejects) raises
+:class:`~transcripts.reader.TranscriptError` instead.
+
+The chain has no secret: whoever rewrites a file *and* recomputes every hash
+after the change produces a file that verifies. The last hash (``head``) pins
+the whole file, so an auditor who recorded it can check a copy with
+``hch verify --head HASH``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transcripts.chain import GENESIS, line_hash
+from transcripts.reader import TranscriptError, check_version, parse_json_line, read_lines, upgrade_line, validate_line
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One integrity failure, at a line of the file."""
+
+    line: int
+    kind: str
+    """``edited``, ``reordered``, ``spliced``, ``truncated`` or ``appended``."""
+    message: str
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify_transcript` found."""
+
+    path: Path
+    lines: int
+    """Complete lines in the file."""
+    head: str | None
+    """The hash of the last complete line."""
+    run_id: str
+    finished: bool
+    """Whether the last line is a ``run_end`` event."""
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        """One line: intact, or the first problem with its line number."""
+        if self.ok:
+            return f"{self.path}: intact: {self.lines} lines, run {self.run_id}, head {self.head}"
+        first = self.problems[0]
+        more = f" (and {len(self.problems) - 1} more problem(s))" if len(self.problems) > 1 else ""
+        return f"{self.path}:{first.line}: {first.kind}: {first.message}{more}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "ok": self.ok,
+            "lines": self.lines,
+            "head": self.head,
+            "run_id": self.run_id,
+            "finished": self.finished,
+            "problems": [{"line": p.line, "kind": p.kind, "message": p.message} for p in self.problems],
+        }
+
+
+def verify_transcript(path: Path, *, expect_head: str | None = None) -> VerifyReport:
+    """Check ``path``'s hash chain and sequence; raise TranscriptError if it is not a transcript."""
+    raw = read_lines(path)
+    if not raw.lines:
+        raise TranscriptError(f"{path}:1: no header (file is empty or cut inside its first line)")
+    first = parse_json_line(path, 1, raw.lines[0])
+    if first.get("kind") != "header":
+        raise TranscriptError(f"{path}:1: first line is a {first.get('kind')!r} event, not a header (missing header?)")
+    version = check_version(path, first)
+    validate_line(path, 1, upgrade_line(first, version))
+
+    problems: list[Problem] = []
+    prev = GENESIS
+    last_kind = ""
+    end_line: int | None = None
+    for lineno, line in enumerate(raw.lines, start=1):
+        data = parse_json_line(path, lineno, line)
+        if lineno > 1 and data.get("kind") != "header":
+            # Validate as an event, so a schema violation is reported as such (exit 2 in the CLI).
+            validate_line(path, lineno, upgrade_line(data, version))
+        stored = data.get("hash")
+        expected_seq = lineno - 1
+        seq = data.get("seq")
+        if end_line is not None and not any(p.kind == "appended" for p in problems):
+            problems.append(Problem(lineno, "appended", f"line after the run_end event on line {end_line}"))
+        if lineno > 1 and data.get("kind") == "header":
+            problems.append(
+                Problem(lineno, "spliced", f"a second header (run {data.get('run_id')}): another transcript spliced in")
+            )
+        elif seq != expected_seq:
+            problems.append(
+                Problem(
+                    lineno,
+                    "reordered",
+                    f"seq is {seq}, expected {expected_seq}: lines were reordered, removed or inserted here",
+                )
+            )
+        elif stored != line_hash(prev, data):
+            problems.append(
+                Problem(
+                    lineno,
+                    "edited",
+                    f"hash does not match the line's content ({data.get('kind')} event{_node(data)}): "
+                    "the line was edited, or does not belong after the line before it",
+                )
+            )
+        prev = stored if isinstance(stored, str) else ""
+        last_kind = str(data.get("kind"))
+        if last_kind == "run_end" and end_line is None:
+            end_line = lineno
+
+    n = len(raw.lines)
+    if raw.tail:
+        problems.append(
+            Problem(n + 1, "truncated", f"file ends mid-line at byte {raw.size} (cut after {n} complete lines)")
+        )
+    elif end_line is None:
+        problems.append(
+            Problem(
+                n, "truncated", f"no run_end event: the file ends after line {n} (truncated, or the run was killed)"
+            )
+        )
+    if expect_head is not None and prev != expect_head:
+        problems.append(Problem(n, "edited", f"last hash is {prev}, not the expected {expect_head}"))
+    problems.sort(key=lambda p: p.line)
+    return VerifyReport(
+        path=path,
+        lines=n,
+        head=prev or None,
+        run_id=str(first.get("run_id", "")),
+        finished=last_kind == "run_end",
+        problems=problems,
+    )
+
+
+def _node(data: dict[str, Any]) -> str:
+    node = data.get("node_id")
+    return f" of node {node}" if isinstance(node, str) else ""

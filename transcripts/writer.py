@@ -1,0 +1,85 @@
+"""Append-only transcript writer.
+
+Events are stamped (seq, time, hash) on the caller's thread, so their order is
+the order the engine emitted them, and written by one background thread so
+that file I/O never blocks the event loop. Each line is flushed to the OS as
+soon as it is written: a process killed at any moment, even by SIGKILL, leaves
+a file whose complete lines are a valid prefix of the run.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from transcripts.chain import GENESIS, seal
+from transcripts.events import Event, Header
+
+Listener = Callable[[Event], None]
+
+_STOP = object()
+
+
+class TranscriptWriter:
+    """Writes one run's events to ``path`` (created with its parents)."""
+
+    def __init__(self, path: Path, header: Header) -> None:
+        self.path = path
+        self._prev_hash = GENESIS
+        self._seq = 0
+        self._listeners: list[Listener] = []
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Opened here (before the loop runs anything) so a bad path fails fast.
+        self._file = path.open("x", encoding="utf-8")
+        self._thread = threading.Thread(target=self._drain, name="transcript-writer", daemon=True)
+        self._thread.start()
+        self.header = header
+        self.emit(header)
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` with every stamped event (on the emitting thread)."""
+        self._listeners.append(listener)
+
+    def emit(self, event: Event) -> Event:
+        """Stamp ``event`` with seq, time and chained hash, and queue it for writing."""
+        if self._error is not None:
+            raise OSError(f"transcript {self.path} can no longer be written: {self._error}")
+        fields = event.model_dump(mode="json", exclude={"hash"})
+        fields["seq"] = self._seq
+        fields["time"] = time.time()
+        digest, line = seal(self._prev_hash, fields)
+        stamped = event.model_copy(update={"seq": fields["seq"], "time": fields["time"], "hash": digest})
+        self._prev_hash = digest
+        self._seq += 1
+        self._queue.put(line)
+        for listener in self._listeners:
+            listener(stamped)
+        return stamped
+
+    def close(self) -> None:
+        """Write everything queued and close the file. Safe to call twice."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        if not self._file.closed:
+            self._file.close()
+        if self._error is not None:
+            raise OSError(f"transcript {self.path} was not fully written: {self._error}")
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            try:
+                assert isinstance(item, str)
+                self._file.write(item + "\n")
+                self._file.flush()
+            except OSError as exc:  # disk full, removed mount: surfaced on next emit/close
+                self._error = exc
+                return
