@@ -1,0 +1,528 @@
+"""An LLM working HCH nodes: the overseer (decompose, combine) and the base model (answer directly).
+
+A node is worked like a person would work it (see :mod:`hch.llm.prompts` for
+what the model is told):
+
+1. ``decompose``: the model reads its question and how many subquestions it may
+   ask, and replies with an answer or a list of subquestions. A node that may
+   not ask (no budget, no subquestions left, or depth 0) is told so and
+   answers directly instead (purpose ``answer``).
+2. The subquestions (empty ones and duplicates dropped, cut to the allowed
+   number) are asked through :meth:`Workspace.ask`, each answered by a fresh
+   copy of the model one level down.
+3. ``combine``: the model sees the subquestions and their answers, quoted as
+   JSON strings under a heading that says they are data, and replies with the
+   answer. Nothing a sub-answer says can make the node ask again or skip this
+   step: the protocol is fixed by this code, not by the model's replies.
+
+Replies are requested as JSON (constrained by a JSON schema where the server
+supports it) and read by a tolerant parser (JSON anywhere in the text, code
+fences, ``ANSWER:`` / ``SUBQUESTIONS:`` lines). An unreadable reply is
+answered once with a ``repair`` request; if that reply is unreadable too, the
+raw text is taken as the node's answer and the run's stats count an
+``llm_unparsed`` (the transcript shows both calls and the answer).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from hch.llm.errors import ModelCallError
+from hch.llm.prompts import DEFAULT_PROMPTS, Prompts, answer_schema, render, step_schema
+from hch.node import Node
+from hch.workspace import Workspace
+
+StructuredOutput = Literal["json_schema", "json_object_schema", "json_object", "text"]
+"""How replies are constrained:
+
+- ``json_schema``: OpenAI's ``{"type": "json_schema", ...}`` (OpenAI, vLLM,
+  llama.cpp's ``llama-server``, recent Ollama);
+- ``json_object_schema``: ``{"type": "json_object", "schema": ...}``, the form
+  llama-cpp-python's ``llama_cpp.server`` understands (the embedded model);
+- ``json_object``: JSON mode without a schema;
+- ``text``: no ``response_format`` at all; the model is asked for
+  ``ANSWER:`` / ``SUBQUESTIONS:`` lines (any server).
+"""
+
+STRUCTURED_OUTPUTS: tuple[StructuredOutput, ...] = ("json_schema", "json_object_schema", "json_object", "text")
+
+UNPARSED_STAT = "llm_unparsed"
+"""Key counted in the run's stats (``run_end.stats``) when a raw reply became an answer."""
+
+
+class ChatClient(Protocol):
+    """What the overseer needs of :class:`hch.llm.client.LLMClient`."""
+
+    async def chat(
+        self,
+        node: Node,
+        messages: list[dict[str, str]],
+        *,
+        purpose: str,
+        response_format: dict[str, Any] | None = None,
+        sample: int = 0,
+    ) -> str: ...
+
+
+# -- reading replies ---------------------------------------------------------------
+
+
+class Unparseable(ValueError):
+    """A reply that says neither an answer nor subquestions; the message says what was wrong."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a reply says: an answer, or subquestions to ask."""
+
+    answer: str | None = None
+    subquestions: tuple[str, ...] = ()
+
+    @property
+    def asks(self) -> bool:
+        return self.answer is None
+
+
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.DOTALL)
+_ANSWER_LINE = re.compile(r"^[ \t>*#_]*(?:final[ \t]+)?answer[ \t*_]*[:=-][ \t*_]*(.*)$", re.IGNORECASE | re.MULTILINE)
+_SUBQ_LINE = re.compile(r"^[ \t>*#_]*sub[ -]?questions?[ \t*_]*:[ \t*_]*(.*)$", re.IGNORECASE | re.MULTILINE)
+_LIST_ITEM = re.compile(r"^[ \t]*(?:\d+[.):]|[-*\u2022])[ \t]+(.+?)[ \t]*$")
+_ANSWER_KEYS = ("answer", "final_answer", "finalanswer", "response")
+_SUBQ_KEYS = ("subquestions", "sub_questions", "subquestion", "questions")
+
+
+def parse_reply(text: str, *, allow_ask: bool, plain_is_answer: bool = False) -> Step:
+    """Read a model reply as a :class:`Step`, tolerating how models deviate from the format.
+
+    Tried in order: a JSON object (the whole text, inside code fences, or
+    anywhere in the text), then ``ANSWER:`` / ``SUBQUESTIONS:`` lines, then (if
+    ``plain_is_answer``) the whole text as the answer. Subquestions count only
+    when ``allow_ask``; otherwise they are ignored. Raises :class:`Unparseable`.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise Unparseable("the reply was empty")
+    problem = "no JSON object with an answer or subquestions was found"
+    for obj in _json_objects(stripped):
+        try:
+            return _step_from_json(obj, allow_ask=allow_ask)
+        except Unparseable as exc:
+            problem = str(exc)
+    step = _step_from_lines(stripped, allow_ask=allow_ask)
+    if step is not None:
+        return step
+    if plain_is_answer:
+        return Step(answer=_unfence(stripped))
+    raise Unparseable(problem)
+
+
+def _json_objects(text: str) -> list[dict[str, Any]]:
+    """JSON objects in ``text``: the whole of it, fenced blocks, then any ``{...}`` that decodes."""
+    candidates = [text, *(m.group(1) for m in _FENCE.finditer(text))]
+    found: list[dict[str, Any]] = []
+    decoder = json.JSONDecoder()
+    for candidate in candidates:
+        candidate = candidate.strip()
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            found.append(value)
+            continue
+        for match in re.finditer(r"\{", candidate):
+            try:
+                value, _end = decoder.raw_decode(candidate, match.start())
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                found.append(value)
+    return found
+
+
+def _lookup(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[bool, Any]:
+    lowered = {str(k).strip().lower(): v for k, v in obj.items()}
+    for key in keys:
+        if key in lowered:
+            return True, lowered[key]
+    return False, None
+
+
+def _as_text(value: Any) -> str | None:
+    """A scalar as text (models write ``"answer": 42``); None for lists and objects."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if value is None:
+        return ""
+    return None
+
+
+def _step_from_json(obj: dict[str, Any], *, allow_ask: bool) -> Step:
+    has_answer, raw_answer = _lookup(obj, _ANSWER_KEYS)
+    has_subqs, raw_subqs = _lookup(obj, _SUBQ_KEYS)
+    _has_action, raw_action = _lookup(obj, ("action",))
+    if not has_answer and not has_subqs:
+        raise Unparseable('the JSON object has neither "answer" nor "subquestions"')
+    answer = _as_text(raw_answer) if has_answer else ""
+    if answer is None:
+        raise Unparseable('"answer" must be a string')
+    subquestions: list[str] = []
+    if has_subqs:
+        items = raw_subqs if isinstance(raw_subqs, list) else [raw_subqs]
+        for item in items:
+            if isinstance(item, dict):
+                _found, item = _lookup(item, ("question", "subquestion", "text"))
+            text = _as_text(item)
+            if text:
+                subquestions.append(text)
+    action = str(raw_action).strip().lower() if isinstance(raw_action, str) else ""
+    if allow_ask and subquestions and not (action == "answer" and answer):
+        return Step(subquestions=tuple(subquestions))
+    if answer:
+        return Step(answer=answer)
+    if subquestions:
+        raise Unparseable('subquestions cannot be asked now: give the "answer"')
+    raise Unparseable('the "answer" was empty' if has_answer else "the list of subquestions was empty")
+
+
+def _step_from_lines(text: str, *, allow_ask: bool) -> Step | None:
+    """``SUBQUESTIONS:`` followed by list items, or ``ANSWER: ...``; None if neither is there."""
+    if allow_ask:
+        header = _SUBQ_LINE.search(text)
+        if header is not None:
+            subquestions: list[str] = []
+            inline = header.group(1).strip()
+            if inline:
+                subquestions.extend(part.strip() for part in inline.split(";") if part.strip())
+            for line in text[header.end() :].splitlines():
+                if not line.strip():
+                    continue
+                item = _LIST_ITEM.match(line)
+                if item is None:
+                    break
+                subquestions.append(item.group(1))
+            if subquestions:
+                return Step(subquestions=tuple(subquestions))
+    found = _ANSWER_LINE.search(text)
+    if found is not None:
+        rest = text[found.start(1) :]
+        # The answer runs to the end, or to a SUBQUESTIONS header that follows it.
+        stop = _SUBQ_LINE.search(rest)
+        answer = (rest[: stop.start()] if stop else rest).strip().strip('"').strip()
+        if answer:
+            return Step(answer=answer)
+    return None
+
+
+def _unfence(text: str) -> str:
+    """Text with a wrapping code fence removed."""
+    match = _FENCE.fullmatch(text.strip())
+    return match.group(1).strip() if match else text.strip()
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` stripped and cut to ``limit`` characters (marked with an ellipsis)."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "\u2026"
+
+
+def clean_subquestions(questions: tuple[str, ...], *, limit: int, max_chars: int) -> list[str]:
+    """Drop empty ones and duplicates (ignoring case and spacing), cut each, keep the first ``limit``."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for question in questions:
+        text = clip(" ".join(question.split()), max_chars)
+        key = text.casefold()
+        if not text or key in seen:
+            continue
+        seen.add(key)
+        kept.append(text)
+        if len(kept) == limit:
+            break
+    return kept
+
+
+# -- the protocol ---------------------------------------------------------------------
+
+
+def allowed_subquestions(ws: Workspace, max_subquestions: int) -> int:
+    """How many subquestions a node may ask now: the most ``n`` with ``ws.can_ask(n)``."""
+    n = min(max_subquestions, ws.subquestions_left)
+    while n > 0 and not ws.can_ask(n):
+        n -= 1
+    return n
+
+
+@dataclass
+class Caller:
+    """The protocol's calls: their messages, the request, the reply's parse, one repair, the fallback.
+
+    The LLM overseer, the base model and the drafter that assists a person
+    (:mod:`hch.human.drafter`) all build their conversations here, so the model
+    sees the same protocol whoever it works for.
+    """
+
+    client: ChatClient
+    prompts: Prompts
+    output: StructuredOutput
+    stats: Counter[str] = field(default_factory=Counter)
+
+    def response_format(self, schema: dict[str, Any], name: str) -> dict[str, Any] | None:
+        if self.output == "json_schema":
+            return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+        if self.output == "json_object_schema":
+            return {"type": "json_object", "schema": schema}
+        if self.output == "json_object":
+            return {"type": "json_object"}
+        return None
+
+    def step_format(self) -> str:
+        return self.prompts.format_text_step if self.output == "text" else self.prompts.format_json_step
+
+    def answer_format(self) -> str:
+        return self.prompts.format_text_answer if self.output == "text" else self.prompts.format_json_answer
+
+    def render_step(self, step: Step) -> str:
+        """An example reply in this run's format."""
+        if self.output == "text":
+            if step.asks:
+                lines = [f"{i}. {q}" for i, q in enumerate(step.subquestions, 1)]
+                return "SUBQUESTIONS:\n" + "\n".join(lines)
+            return f"ANSWER: {step.answer}"
+        if step.asks:
+            return json.dumps({"action": "ask", "subquestions": list(step.subquestions)}, ensure_ascii=False)
+        return json.dumps({"action": "answer", "answer": step.answer}, ensure_ascii=False)
+
+    def render_answer(self, answer: str) -> str:
+        if self.output == "text":
+            return f"ANSWER: {answer}"
+        return json.dumps({"answer": answer}, ensure_ascii=False)
+
+    async def call(
+        self,
+        node: Node,
+        messages: list[dict[str, str]],
+        *,
+        purpose: str,
+        schema: dict[str, Any],
+        allow_ask: bool,
+        reply_format: str,
+    ) -> Step:
+        response_format = self.response_format(schema, f"hch_{purpose}")
+        plain_is_answer = self.output == "text" and not allow_ask
+        reply = await self._chat(node, messages, purpose=purpose, response_format=response_format)
+        try:
+            step = parse_reply(reply, allow_ask=allow_ask, plain_is_answer=plain_is_answer)
+        except Unparseable as exc:
+            problem = str(exc)
+        else:
+            self.stats["parsed"] += 1
+            return step
+        limits = self.prompts.limits
+        repair = [
+            *messages,
+            {"role": "assistant", "content": clip(reply, limits.repair_quote_chars)},
+            {"role": "user", "content": render(self.prompts.repair, problem=problem, format=reply_format)},
+        ]
+        second = await self._chat(node, repair, purpose="repair", response_format=response_format)
+        try:
+            step = parse_reply(second, allow_ask=allow_ask, plain_is_answer=plain_is_answer)
+        except Unparseable:
+            pass
+        else:
+            self.stats["repaired"] += 1
+            return step
+        # Still unreadable: what the model wrote is its answer, and the run's stats say so.
+        self.stats["unparsed"] += 1
+        node.run.counts[UNPARSED_STAT] += 1
+        raw = _unfence(second) or _unfence(reply)
+        return Step(answer=raw or "(the model gave no answer)")
+
+    async def _chat(
+        self, node: Node, messages: list[dict[str, str]], *, purpose: str, response_format: dict[str, Any] | None
+    ) -> str:
+        try:
+            return await self.client.chat(node, messages, purpose=purpose, response_format=response_format)
+        except ModelCallError as exc:
+            # A server that rejects the reply format says so with a 400 (or, llama-cpp-python, a 500
+            # naming the field): point at the setting that turns it off.
+            rejected = exc.cause == "bad_request" or "response_format" in str(exc)
+            if response_format is None or not rejected:
+                raise
+            hint = (
+                f" (if the server does not support response_format {response_format['type']!r}, "
+                "try --structured-output json_object or text)"
+            )
+            raise ModelCallError(str(exc) + hint, cause=exc.cause, status=exc.status, attempts=exc.attempts) from None
+
+    def direct_messages(self, question: str) -> list[dict[str, str]]:
+        """The ``answer`` conversation: the node may not ask, and is told so."""
+        p = self.prompts
+        messages = [{"role": "system", "content": render(p.direct_system, format=self.answer_format())}]
+        for example in p.direct_examples:
+            messages.append(
+                {"role": "user", "content": render(p.direct_user, question=example.question, budget=p.budget_none)}
+            )
+            messages.append({"role": "assistant", "content": self.render_answer(example.answer)})
+        messages.append({"role": "user", "content": render(p.direct_user, question=question, budget=p.budget_none)})
+        return messages
+
+    def decompose_messages(self, question: str, allowed: int) -> list[dict[str, str]]:
+        """The ``decompose`` conversation: answer, or ask at most ``allowed`` subquestions."""
+        p = self.prompts
+        messages = [{"role": "system", "content": render(p.decompose_system, format=self.step_format())}]
+        example_budget = render(p.budget_some, n=p.decompose_example_budget)
+        for example in p.decompose_examples:
+            shown = Step(answer=example.answer) if not example.subquestions else Step(subquestions=example.subquestions)
+            messages.append(
+                {"role": "user", "content": render(p.decompose_user, question=example.question, budget=example_budget)}
+            )
+            messages.append({"role": "assistant", "content": self.render_step(shown)})
+        budget = render(p.budget_some, n=allowed)
+        messages.append({"role": "user", "content": render(p.decompose_user, question=question, budget=budget)})
+        return messages
+
+    def combine_messages(self, question: str, exchanges: list[tuple[str, str]]) -> list[dict[str, str]]:
+        """The ``combine`` conversation: the sub-answers, quoted as data, and a request for the answer."""
+        p = self.prompts
+        messages = [{"role": "system", "content": render(p.combine_system, format=self.answer_format())}]
+        for example in p.combine_examples:
+            user = render(p.combine_user, question=example.question, answers=quote_answers(p, list(example.exchanges)))
+            messages.append({"role": "user", "content": user})
+            messages.append({"role": "assistant", "content": self.render_answer(example.answer)})
+        messages.append(
+            {"role": "user", "content": render(p.combine_user, question=question, answers=quote_answers(p, exchanges))}
+        )
+        return messages
+
+    async def answer_directly(self, node: Node) -> str:
+        """The ``answer`` call: the node cannot ask and is told so."""
+        p = self.prompts
+        step = await self.call(
+            node,
+            self.direct_messages(node.question),
+            purpose="answer",
+            schema=answer_schema(p.limits),
+            allow_ask=False,
+            reply_format=self.answer_format(),
+        )
+        return clip(step.answer or "", p.limits.answer_chars)
+
+
+class LLMOverseer:
+    """An overseer whose decisions are made by an LLM (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: ChatClient,
+        prompts: Prompts = DEFAULT_PROMPTS,
+        max_subquestions: int = 8,
+        *,
+        output: StructuredOutput = "json_schema",
+        name: str = "llm",
+    ) -> None:
+        if max_subquestions < 1:
+            raise ValueError(f"max_subquestions must be at least 1, got {max_subquestions}")
+        self._caller = Caller(client, prompts, output)
+        self.prompts = prompts
+        self.max_subquestions = max_subquestions
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def stats(self) -> Counter[str]:
+        """Replies ``parsed`` at once, ``repaired`` by the re-ask, or ``unparsed`` (raw text used)."""
+        return self._caller.stats
+
+    def allowed(self, ws: Workspace) -> int:
+        """How many subquestions this node may ask now."""
+        return allowed_subquestions(ws, self.max_subquestions)
+
+    async def __call__(self, ws: Workspace) -> str:
+        node = ws.node
+        allowed = self.allowed(ws)
+        caller = self._caller
+        if allowed == 0:
+            return await caller.answer_directly(node)
+        p = self.prompts
+        step = await caller.call(
+            node,
+            caller.decompose_messages(ws.question, allowed),
+            purpose="decompose",
+            schema=step_schema(allowed, p.limits),
+            allow_ask=True,
+            reply_format=caller.step_format(),
+        )
+        if not step.asks:
+            return clip(step.answer or "", p.limits.answer_chars)
+        questions = clean_subquestions(step.subquestions, limit=allowed, max_chars=p.limits.subquestion_chars)
+        if not questions:  # parse_reply only returns an ask with a non-empty question; defensive
+            return await caller.answer_directly(node)
+        answers = await ws.ask(*questions)
+        step = await caller.call(
+            node,
+            caller.combine_messages(node.question, list(zip(questions, answers, strict=True))),
+            purpose="combine",
+            schema=answer_schema(p.limits),
+            allow_ask=False,
+            reply_format=caller.answer_format(),
+        )
+        return clip(step.answer or "", p.limits.answer_chars)
+
+
+def quote_answers(prompts: Prompts, exchanges: list[tuple[str, str]]) -> str:
+    """The sub-answers as data: a heading, then each subquestion and answer as a JSON string.
+
+    JSON encoding escapes quotes and newlines, so nothing in an answer can end
+    its quotation or pass for the prompt's own text.
+    """
+    limit = prompts.limits.quoted_answer_chars
+    items = [
+        render(
+            prompts.answers_item,
+            i=i,
+            subquestion=json.dumps(question, ensure_ascii=False),
+            answer=json.dumps(clip(answer, limit), ensure_ascii=False),
+        )
+        for i, (question, answer) in enumerate(exchanges, 1)
+    ]
+    return "\n".join([prompts.answers_heading, *items])
+
+
+class LLMBaseModel:
+    """The base model M0: an LLM answering directly, without subquestions (depth 0)."""
+
+    depth = 0
+
+    def __init__(
+        self,
+        client: ChatClient,
+        prompts: Prompts = DEFAULT_PROMPTS,
+        *,
+        output: StructuredOutput = "json_schema",
+        name: str = "llm",
+    ) -> None:
+        self._caller = Caller(client, prompts, output)
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def stats(self) -> Counter[str]:
+        return self._caller.stats
+
+    async def answer(self, node: Node) -> str:
+        return await self._caller.answer_directly(node)

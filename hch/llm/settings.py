@@ -1,0 +1,113 @@
+"""How model calls are made: endpoint, model, sampling, retries, concurrency, cache.
+
+The API key is deliberately *not* a setting. Settings are recorded in transcript
+headers and parts of them go into cache keys, so anything stored here must be
+safe to write to disk and to show. The key is read from the environment variable
+named by ``api_key_env`` only when the client is built (see
+:class:`hch.llm.client.LLMClient`) and lives nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hch.errors import UsageError
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+"""What the OpenAI SDK itself uses when no base URL is given."""
+
+
+class LLMSettings(BaseModel):
+    """Settings of the one :class:`~hch.llm.client.LLMClient` of a run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = DEFAULT_BASE_URL
+    model: str
+    temperature: float = Field(default=0.0, ge=0.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    """None: the server's default (not sent)."""
+    seed: int | None = None
+    """Sent as ``seed + sample`` so that distinct samples differ at servers that honour seeds."""
+    timeout_s: float = Field(default=60.0, gt=0.0)
+    """Per attempt: no response within this long counts as a (retried) timeout."""
+    max_attempts: int = Field(default=6, ge=1)
+    max_wait_s: float = Field(default=60.0, ge=0.0)
+    """Cap on the total time one call spends waiting between attempts."""
+    backoff_base_s: float = Field(default=0.5, ge=0.0)
+    """First backoff; it doubles per attempt (with jitter) up to ``backoff_max_s``."""
+    backoff_max_s: float = Field(default=20.0, ge=0.0)
+    concurrency: int = Field(default=4, ge=1)
+    """Model calls in flight at once (nodes are not limited: see the client)."""
+    cache: bool = True
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the key (the name, never the key)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base URL must be an http(s) URL such as http://127.0.0.1:8000/v1, got {value!r}")
+        # The base URL is written into transcripts and cache keys: a URL that
+        # carries credentials would leak them there.
+        if parts.username or parts.password:
+            raise ValueError("base URL must not contain credentials; put the key in the API key variable")
+        # One spelling per endpoint, so that ".../v1" and ".../v1/" share cache entries.
+        return value.rstrip("/")
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("model name is empty")
+        return value
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        model: str | None = None,
+        base_url: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> LLMSettings:
+        """Settings from flags, falling back to the environment.
+
+        ``model``: the flag, else ``$HCH_MODEL``. ``base_url``: the flag, else
+        ``$HCH_BASE_URL``, else ``$OPENAI_BASE_URL``, else OpenAI's endpoint.
+        ``overrides`` are other fields (None values are ignored, so optional
+        flags can be passed straight through). Raises :class:`UsageError` with
+        a one-line message for a missing model or a bad value.
+        """
+        env = os.environ if environ is None else environ
+        chosen_model = model or env.get("HCH_MODEL")
+        if not chosen_model:
+            raise UsageError("no model given: pass --model or set HCH_MODEL")
+        chosen_url = base_url or env.get("HCH_BASE_URL") or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        fields = {k: v for k, v in overrides.items() if v is not None}
+        try:
+            return cls(model=chosen_model, base_url=chosen_url, **fields)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise UsageError(_one_line_validation_error(exc)) from None
+
+    def public(self) -> dict[str, Any]:
+        """The JSON-able settings recorded in a transcript header (holds no secret)."""
+        return self.model_dump(mode="json")
+
+
+def _one_line_validation_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = []
+        for error in errors():
+            where = ".".join(str(p) for p in error.get("loc", ()))
+            message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+            parts.append(f"{where}: {message}" if where else message)
+        return "bad model settings: " + "; ".join(parts)
+    return f"bad model settings: {exc}"
