@@ -1,0 +1,403 @@
+"""Replaying and resuming runs from their transcripts.
+
+**Replay** re-executes a recorded run with today's code and prompts, feeding
+back every recorded model response, oracle answer and human input by tree
+position and request hash (:class:`~hch.playback.Playback` with
+``strict=True``). Nothing reaches the network or the terminal: a request that
+was not recorded is a :class:`~hch.playback.Divergence`, not a cache miss. The
+replay writes a transcript of its own, and the two runs are compared node by
+node (:func:`transcripts.diff.diff_runs`): the replay is *identical* when the
+final answer and every node match; otherwise the first divergence names the
+node, what the transcript recorded there and what the replay produced.
+
+**Resume** continues a run that was cut short (killed, even by SIGKILL, or
+ended by an error): the same tree is run again with the transcript's records
+given back (``strict=False``), so completed calls are taken from the file and
+only unfinished work is done live. It writes a new, complete transcript whose
+header records ``resumed_from``; the old file is left untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+
+from hch.errors import UsageError
+from hch.executor import DEFAULT_MAX_SUBQUESTIONS, RunResult, default_transcript_path, new_run_id, run_question
+from hch.playback import Playback
+from hch.protocols import Model
+from hch.runtime import open_run, prompts_for
+from hch.spec import RunSpec, build_model, needs_llm
+from transcripts.chain import GENESIS
+from transcripts.diff import RunDiff, diff_runs
+from transcripts.events import Header, JSONValue
+from transcripts.reader import Transcript, TranscriptError, read_transcript
+from transcripts.writer import Listener
+
+if TYPE_CHECKING:
+    from hch.llm.settings import LLMSettings
+
+_ENGINE_SETTINGS = ("depth", "budget", "max_subquestions", "root_worker")
+"""Header settings that run_question writes itself."""
+_LINEAGE = ("replay_of", "resumed_from")
+
+
+def spec_of(transcript: Transcript) -> RunSpec:
+    """The run spec recorded in a transcript's header."""
+    raw = transcript.header.settings.get("spec")
+    if not isinstance(raw, dict):
+        raise TranscriptError(
+            f"{transcript.path}:1: header has no run spec (settings.spec): this run cannot be rebuilt "
+            "(it was not started by `hch run`)"
+        )
+    try:
+        return RunSpec.model_validate(raw)
+    except ValueError as exc:
+        first = str(exc).splitlines()
+        detail = first[1].strip() + ": " + first[2].strip() if len(first) > 2 else str(exc)
+        raise TranscriptError(f"{transcript.path}:1: header's run spec is invalid: {detail}") from None
+
+
+@dataclass(frozen=True)
+class RunBounds:
+    """What run_question needs to run the recorded question again (from the header)."""
+
+    question: str
+    budget: int | None
+    max_subquestions: int
+
+
+def bounds_of(transcript: Transcript) -> RunBounds:
+    settings = transcript.header.settings
+    budget = settings.get("budget")
+    max_sub = settings.get("max_subquestions", DEFAULT_MAX_SUBQUESTIONS)
+    if not (budget is None or isinstance(budget, int)) or not isinstance(max_sub, int):
+        raise TranscriptError(f"{transcript.path}:1: header settings hold no valid budget / max_subquestions")
+    return RunBounds(transcript.header.question, budget, max_sub)
+
+
+def head_hash(transcript: Transcript) -> str:
+    """The hash of the last complete line."""
+    last = transcript.events[-1] if transcript.events else transcript.header
+    return last.hash or GENESIS
+
+
+def _check_new(path: Path) -> None:
+    if path.exists():
+        raise UsageError(f"--transcript {path} already exists; a transcript is never overwritten")
+
+
+def _inherited_settings(header: Header) -> dict[str, JSONValue]:
+    return {k: v for k, v in header.settings.items() if k not in _ENGINE_SETTINGS and k not in _LINEAGE}
+
+
+def _lineage(transcript: Transcript) -> dict[str, JSONValue]:
+    return {
+        "path": str(transcript.path),
+        "run_id": transcript.header.run_id,
+        "lines": len(transcript.events) + 1,
+        "head": head_hash(transcript),
+        "cut": transcript.cut,
+    }
+
+
+# -- building the tree again -----------------------------------------------
+
+
+@dataclass
+class NetworkGuard:
+    """Refuses, and counts, every request that tries to leave the process during a replay."""
+
+    attempts: int = 0
+
+    def transport(self) -> httpx2.MockTransport:
+        def refuse(request: httpx2.Request) -> httpx2.Response:
+            self.attempts += 1
+            raise httpx2.ConnectError(f"replay is offline: refused a request to {request.url}", request=request)
+
+        return httpx2.MockTransport(refuse)
+
+
+def llm_settings_of(transcript: Transcript, spec: RunSpec, **overrides: Any) -> LLMSettings:
+    """The model settings recorded in the spec, with ``overrides`` (None values ignored)."""
+    from hch.llm.settings import LLMSettings
+
+    if spec.llm is None:
+        raise TranscriptError(f"{transcript.path}:1: the run needs a model but its spec records no model settings")
+    try:
+        settings = LLMSettings(**spec.llm)
+    except ValueError as exc:
+        raise TranscriptError(f"{transcript.path}:1: the recorded model settings are invalid: {exc}") from None
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return settings.model_copy(update=changes) if changes else settings
+
+
+@asynccontextmanager
+async def offline_model(original: Transcript) -> AsyncIterator[tuple[Model, dict[str, str], NetworkGuard]]:
+    """The tree of ``original`` built with today's code, cut off from the network.
+
+    The model client (if the run used one) has its cache off, one attempt per
+    call, no API key, and an HTTP transport that refuses every request (and
+    counts it): with strict playback no request is even tried, so the count
+    stays 0. The embedded model's server is not started. Yields the model,
+    the prompts it uses today, and the guard.
+    """
+    guard = NetworkGuard()
+    spec = spec_of(original)
+    if not needs_llm(spec):
+        yield build_model(spec), {}, guard
+        return
+    from hch.llm.client import LLMClient
+
+    settings = llm_settings_of(original, spec, cache=False, max_attempts=1)
+    http = httpx2.AsyncClient(transport=guard.transport(), trust_env=False)
+    client = LLMClient(settings, http_client=http, environ={})
+    try:
+        yield build_model(spec, llm=client), prompts_for(spec), guard
+    finally:
+        await client.aclose()
+        await http.aclose()
+
+
+@asynccontextmanager
+async def live_model(original: Transcript, **llm_overrides: Any) -> AsyncIterator[tuple[Model, dict[str, str]]]:
+    """The tree of ``original`` built with today's code, able to make live calls (for resume).
+
+    ``llm_overrides`` change how calls are made, not what they are (concurrency,
+    timeouts, attempts, cache, where the key is): the request hashes, and so the
+    matching of recorded calls, do not depend on them.
+    """
+    spec = spec_of(original)
+    settings = llm_settings_of(original, spec, **llm_overrides) if needs_llm(spec) else None
+    async with open_run(spec, settings=settings) as opened:
+        yield opened.model, opened.prompts
+
+
+# -- replay -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    """The outcome of a replay."""
+
+    original: Transcript
+    replayed: Transcript
+    diff: RunDiff
+    run_error: str | None
+    """How the replay run failed (for example a Divergence), if it did."""
+    network_requests: int = 0
+    """Requests that tried to leave the process (always 0: they are refused)."""
+
+    @property
+    def identical(self) -> bool:
+        return self.diff.identical
+
+    def summary(self) -> str:
+        """One line: identical, or the first divergence."""
+        nodes = self.diff.common + sum(1 for d in self.diff.nodes if d.what.startswith("only in"))
+        if self.identical:
+            return (
+                f"identical: final answer {_quote(self.diff.final_b)} and all {self.diff.common} nodes match "
+                f"({self.diff.a.path.name} replayed offline, {self.network_requests} network requests)"
+            )
+        first = self.diff.first
+        if first is None:
+            return (
+                f"diverged: the final result differs: expected {self.diff.status_a} {_quote(self.diff.final_a)}, "
+                f"produced {self.diff.status_b} {_quote(self.diff.final_b)}"
+            )
+        return (
+            f"diverged at node {first.node_id} ({first.what}): expected {first.expected}; "
+            f"produced {first.produced} [{len(self.diff.nodes)} of {nodes} nodes differ]"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "identical": self.identical,
+            "original": str(self.original.path),
+            "replay": str(self.replayed.path),
+            "final": {
+                "expected": {"status": self.diff.status_a, "answer": self.diff.final_a},
+                "produced": {"status": self.diff.status_b, "answer": self.diff.final_b},
+            },
+            "nodes": self.diff.common,
+            "first_divergence": self.diff.first.as_json() if self.diff.first else None,
+            "divergent_nodes": [d.as_json() for d in self.diff.nodes],
+            "run_error": self.run_error,
+            "network_requests": self.network_requests,
+        }
+
+
+def _quote(text: str | None) -> str:
+    return "none" if text is None else repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+async def replay_transcript(
+    original: Transcript,
+    model: Model,
+    *,
+    transcript: Path | None = None,
+    listeners: Iterable[Listener] = (),
+    prompts: dict[str, str] | None = None,
+    guard: NetworkGuard | None = None,
+) -> ReplayReport:
+    """Re-run ``original`` with ``model`` from its records only, and compare.
+
+    ``model`` must be built from the transcript's spec by a caller that cut it
+    off from the network and the terminal (see :func:`hch.spec.build_model`);
+    ``prompts`` are the prompts it uses today (recorded in the replay's header).
+    """
+    if original.end is None:
+        raise UsageError(
+            f"{original.cut}: a replay compares with a finished run; resume this one with `hch run --resume`"
+        )
+    bounds = bounds_of(original)
+    run_id = new_run_id()
+    default = default_transcript_path(run_id)
+    path = transcript or default.with_name(f"{default.stem}-replay.jsonl")
+    _check_new(path)
+    playback = Playback.from_events(original.events, strict=True)
+    run_error: str | None = None
+    # Nothing reaches the terminal: what human nodes would show (drafts, their
+    # context) goes nowhere; their inputs come from the transcript (strict
+    # playback: a missing one is a divergence, never a prompt).
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            await run_question(
+                model,
+                bounds.question,
+                transcript=path,
+                budget=bounds.budget,
+                max_subquestions=bounds.max_subquestions,
+                settings={**_inherited_settings(original.header), "replay_of": _lineage(original)},
+                prompts=prompts,
+                listeners=listeners,
+                run_id=run_id,
+                playback=playback,
+            )
+    except Exception as exc:  # the replay's failure (a divergence, say) is part of its result
+        if not path.exists():
+            raise
+        run_error = f"{type(exc).__name__}: {exc}"
+    replayed = read_transcript(path)
+    return ReplayReport(
+        original=original,
+        replayed=replayed,
+        diff=diff_runs(original, replayed),
+        run_error=run_error,
+        network_requests=guard.attempts if guard is not None else 0,
+    )
+
+
+# -- resume -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResumeResult:
+    """A resumed run: its result and how much of it came from the old transcript."""
+
+    result: RunResult
+    resumed_from: Path
+    reused_calls: int
+    """Recorded calls given back instead of being made again."""
+
+
+_OPERATIONAL = {
+    "concurrency": "concurrency",
+    "timeout": "timeout_s",
+    "max_attempts": "max_attempts",
+    "api_key_env": "api_key_env",
+    "no_cache": "cache",
+}
+"""Flags that change how model calls are made, not what they are: allowed with --resume."""
+
+
+def check_resume_flags(spec: RunSpec, given: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Refuse flags that contradict the transcript being resumed; return the model-call overrides.
+
+    ``given`` holds only the flags given on the command line, by parameter
+    name. Flags that decide the tree (the question, bounds, task, who works the
+    nodes, the model and its sampling) must repeat the recorded value; flags
+    that only change how calls are made (concurrency, timeouts, attempts, cache,
+    the key's variable) are returned as :class:`LLMSettings` overrides; any
+    other flag is refused.
+    """
+    llm = spec.llm or {}
+    recorded: dict[str, Any] = {
+        "question": spec.question,
+        "depth": spec.depth,
+        "budget": spec.budget,
+        "max_subquestions": spec.max_subquestions,
+        "overseer": spec.overseer,
+        "mode": spec.human_mode,
+        "task": spec.task.name if spec.task else None,
+        "seed": spec.task.seed if spec.task else llm.get("seed"),
+        "size": spec.task.size if spec.task else None,
+        "model": llm.get("model"),
+        "base_url": llm.get("base_url"),
+        "temperature": llm.get("temperature"),
+        "max_tokens": llm.get("max_tokens"),
+        "structured_output": spec.structured_output,
+    }
+    overrides: dict[str, Any] = {}
+    for name, value in given.items():
+        flag = "QUESTION" if name == "question" else "--" + name.replace("_", "-")
+        if name in _OPERATIONAL:
+            overrides[_OPERATIONAL[name]] = (not value) if name == "no_cache" else value
+            continue
+        if name not in recorded:
+            raise UsageError(f"{flag} cannot be combined with --resume: the run's settings come from {path}")
+        same = value == recorded[name]
+        if name == "base_url" and isinstance(value, str):
+            same = value.rstrip("/") == recorded[name]
+        if name == "structured_output" and value == "auto":
+            same = True
+        if not same:
+            raise UsageError(
+                f"{flag} {value} conflicts with --resume {path}, which ran with {recorded[name]!r}; "
+                "leave it out (the settings come from the transcript)"
+            )
+    return overrides
+
+
+async def resume_run(
+    original: Transcript,
+    model: Model,
+    *,
+    transcript: Path | None = None,
+    listeners: Iterable[Listener] = (),
+    prompts: dict[str, str] | None = None,
+    run_id: str | None = None,
+) -> ResumeResult:
+    """Run ``original`` again with its recorded calls given back; write a new transcript."""
+    bounds = bounds_of(original)
+    run_id = run_id or new_run_id()
+    path = transcript or default_transcript_path(run_id)
+    if path.resolve() == original.path.resolve():
+        raise UsageError(f"--transcript {path} is the transcript being resumed; a resume writes a new file")
+    _check_new(path)
+    playback = Playback.from_events(original.events, strict=False)
+    result = await run_question(
+        model,
+        bounds.question,
+        transcript=path,
+        budget=bounds.budget,
+        max_subquestions=bounds.max_subquestions,
+        settings={
+            **_inherited_settings(original.header),
+            "resumed_from": {**_lineage(original), "at": datetime.now(UTC).isoformat(timespec="seconds")},
+        },
+        prompts=prompts,
+        listeners=listeners,
+        run_id=run_id,
+        playback=playback,
+    )
+    return ResumeResult(result=result, resumed_from=original.path, reused_calls=playback.consumed)
