@@ -1,0 +1,147 @@
+"""Helpers for the audit tests: make transcripts of task runs, run the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hch.executor import run_question
+from hch.spec import RunSpec, TaskSpec, build_model
+from hch.tasks import find_task
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def hch(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``hch ARGS`` as a real subprocess with its own $HCH_HOME."""
+    env = {**os.environ, "HCH_HOME": str(home), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def task_spec(task: str = "permutation", seed: int = 3, size: int = 64, depth: int = 7, **kw: Any) -> RunSpec:
+    case = find_task(task).generate(random.Random(seed), size)
+    return RunSpec(
+        question=case.question,
+        depth=depth,
+        task=TaskSpec(name=case.task, facts=case.facts, seed=seed, size=size),
+        **kw,
+    )
+
+
+async def task_run(path: Path, spec: RunSpec | None = None) -> Path:
+    """Run ``spec`` (a permutation instance by default) and write its transcript to ``path``."""
+    spec = spec or task_spec()
+    await run_question(
+        build_model(spec),
+        spec.question,
+        transcript=path,
+        budget=spec.budget,
+        max_subquestions=spec.max_subquestions,
+        settings={"spec": spec.model_dump(mode="json")},
+    )
+    return path
+
+
+def lines_of(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def edit_line(lines: list[str], index: int, **changes: Any) -> list[str]:
+    """``lines`` with the JSON line at ``index`` changed (its hash left as it was)."""
+    data = json.loads(lines[index])
+    data.update(changes)
+    return [*lines[:index], json.dumps(data), *lines[index + 1 :]]
+
+
+# -- an LLM tree against the fault server -------------------------------------------------
+
+
+def _question_in(messages: list[dict[str, Any]]) -> str:
+    """The question of the node making this call (the last "Question: ..." line of a user turn)."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            found = re.findall(r"^Question: (.*)$", str(message.get("content", "")), re.MULTILINE)
+            if found:
+                return str(found[-1]).strip()
+    return ""
+
+
+@dataclass
+class BranchingPolicy:
+    """Replies in the LLM overseer's JSON protocol so that the tree has a known shape.
+
+    A question ``Q`` of generation g (``Q`` has g ``/``) is decomposed into
+    ``fanout[g]`` subquestions ``Q/0``, ``Q/1``, ... while g < len(fanout);
+    combine replies with a short digest of the sub-answers; a direct answer is
+    ``ans(Q)``. Every successful request's messages are logged (``log``), so a
+    test can tell which calls reached the server.
+    """
+
+    fanout: tuple[int, ...] = (4, 3, 3, 3)
+    log: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, messages: list[dict[str, Any]]) -> str:
+        with self._lock:
+            self.log.append(request_key(messages))
+        system = str(messages[0].get("content", "")) if messages else ""
+        question = _question_in(messages)
+        generation = question.count("/")
+        if "ask simpler subquestions" in system:
+            if generation < len(self.fanout):
+                subquestions = [f"{question}/{i}" for i in range(self.fanout[generation])]
+                return json.dumps({"action": "ask", "subquestions": subquestions})
+            return json.dumps({"action": "answer", "answer": f"direct({question})"})
+        if "answers are below" in system:
+            answers = re.findall(r"^   answer: (\".*\")$", str(messages[-1].get("content", "")), re.MULTILINE)
+            digest = hashlib.sha256("|".join(answers).encode()).hexdigest()[:10]
+            return json.dumps({"answer": f"combined {len(answers)} answers of {question}: {digest}"})
+        return json.dumps({"answer": f"ans({question})"})
+
+
+def request_key(messages: list[dict[str, Any]]) -> str:
+    """What identifies a model request in the server's log and in a transcript's ``request.messages``."""
+    return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
+
+
+def llm_run_args(base_url: str, model: str, question: str = "Q", depth: int = 4) -> list[str]:
+    """`hch run` flags for an LLM tree against the fault server (no cache: only playback may save a call)."""
+    return [
+        "run",
+        question,
+        "--overseer",
+        "llm",
+        "--model",
+        model,
+        "--base-url",
+        base_url,
+        "--depth",
+        str(depth),
+        "--no-cache",
+        "--max-attempts",
+        "1",
+        "--json",
+    ]

@@ -1,0 +1,1 @@
+"""Test servers of the project's own."""
