@@ -178,7 +178,10 @@ def test_a_run_killed_by_sigkill_at_five_random_moments_resumes_to_the_same_answ
             # that were not on disk, so the only work done twice is what the kill lost.
             assert not completed & set(policy.log)
             assert len(policy.log) == calls - len(completed)
-            total = server.counters()["chat_requests"]  # the killed run's requests and the resume's
-            assert total == calls + len(sent_by_killed - completed)
+            # Answered requests, the killed run's and the resume's. A request the kill cut
+            # mid-body reaches the server truncated and is refused (400), never answered.
+            outcomes = server.counters()["by_outcome"]
+            assert set(outcomes) <= {"ok", "400"}, outcomes
+            assert outcomes["ok"] == calls + len(sent_by_killed - completed)
             # The resumed run is the uninterrupted run, node for node.
             assert diff_runs(full, read_transcript(resumed_path)).identical
