@@ -120,6 +120,13 @@ def test_hch_run_uses_the_embedded_model_then_the_cache(hch_home: Path) -> None:
     print(f"\ndepth-2 run: {first_wall:.1f}s cold, {second_wall:.1f}s from the cache, {len(calls)} calls")
 
 
+def _default_sigint() -> None:
+    # A test run started in the background (``pytest &``) inherits SIGINT ignored,
+    # as a shell does for background jobs, and so would the run; Ctrl-C reaches a
+    # foreground program, so give it the default disposition.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_run_and_the_server(hch_home: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "run", QUESTION, "--depth", "3", "--no-cache"],
@@ -128,6 +135,7 @@ def test_ctrl_c_stops_the_run_and_the_server(hch_home: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
     try:
         info = wait_for_header(hch_home, proc)
