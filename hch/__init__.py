@@ -6,6 +6,7 @@ from hch.errors import BoundExceeded, HCHError, UsageError
 from hch.executor import RunResult, run_node, run_question
 from hch.node import Node
 from hch.protocols import Model, Overseer
+from hch.step import Step
 from hch.version import __version__
 from hch.workspace import Exchange, Workspace
 
@@ -19,6 +20,7 @@ __all__ = [
     "Node",
     "Overseer",
     "RunResult",
+    "Step",
     "UsageError",
     "Workspace",
     "__version__",

@@ -15,9 +15,11 @@ from hch.human.commands import (
     Reject,
     Show,
     Wait,
+    as_command,
     help_text,
     parse_command,
 )
+from hch.step import Step
 
 
 def test_ask_one_and_several() -> None:
@@ -117,3 +119,19 @@ def test_help_lists_every_command() -> None:
     assert "ok" in help_text(mode="augmented")
     approval = help_text(mode="approval")
     assert "n REASON" in approval and "y" in approval
+
+
+@pytest.mark.parametrize(
+    "step",
+    [Step(subquestions=("What is a?",)), Step(subquestions=("a", "b c")), Step(answer="42"), Step(answer="two\nlines")],
+)
+def test_a_step_shown_as_a_command_parses_back_to_itself(step: Step) -> None:
+    command = parse_command(as_command(step))
+    assert command == (Ask(step.subquestions) if step.asks else Answer(step.answer or ""))
+
+
+def test_a_step_asks_or_answers_never_both_or_neither() -> None:
+    with pytest.raises(ValueError, match="not both or neither"):
+        Step(answer="x", subquestions=("y",))
+    with pytest.raises(ValueError, match="not both or neither"):
+        Step()

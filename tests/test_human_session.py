@@ -14,9 +14,10 @@ import pytest
 from hch import Workspace, hch_tree
 from hch.errors import UsageError
 from hch.executor import run_question
-from hch.human import HumanBaseModel, HumanConsole, HumanOverseer, HumanStopped, Step
+from hch.human import HumanBaseModel, HumanConsole, HumanOverseer, HumanStopped
 from hch.playback import Divergence, Playback
 from hch.protocols import Model
+from hch.step import Step
 from tests.engine_helpers import CountingLeaf
 from tests.human_helpers import scripted_console, timed_console
 from transcripts.events import Ask, HumanInput, NodeAnswer
@@ -231,7 +232,7 @@ class ScriptedDrafter:
 
 
 async def test_augmented_mode_accept_edit_replace(tmp_path: Path) -> None:
-    drafter = ScriptedDrafter([Step(questions=("What is a?", "What is bb?")), Step(answer="drafted answer")])
+    drafter = ScriptedDrafter([Step(subquestions=("What is a?", "What is bb?")), Step(answer="drafted answer")])
     console, _ = scripted_console(["", "ok", "answer my own answer"])
     path = tmp_path / "run.jsonl"
     model = hch_tree(HumanOverseer(console, mode="augmented", drafter=drafter), CountingLeaf(), 1)
@@ -245,7 +246,7 @@ async def test_augmented_mode_accept_edit_replace(tmp_path: Path) -> None:
 
 
 async def test_approval_mode_rejection_makes_the_llm_retry_with_the_reason(tmp_path: Path) -> None:
-    drafter = ScriptedDrafter([Step(answer="lazy"), Step(questions=("What is a?",)), Step(answer="from a")])
+    drafter = ScriptedDrafter([Step(answer="lazy"), Step(subquestions=("What is a?",)), Step(answer="from a")])
     console, _ = scripted_console(["n", "n too lazy, look it up", "y", "y"])
     path = tmp_path / "run.jsonl"
     model = hch_tree(HumanOverseer(console, mode="approval", drafter=drafter), CountingLeaf(), 1)

@@ -9,7 +9,7 @@
 
 from hch.human.commands import MODES, Mode, help_text, parse_command
 from hch.human.console import HumanConsole, HumanStopped
-from hch.human.session import Drafter, NodeSession, Step
+from hch.human.session import Drafter, NodeSession
 from hch.human.workers import HumanBaseModel, HumanOverseer
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "HumanStopped",
     "Mode",
     "NodeSession",
-    "Step",
     "help_text",
     "parse_command",
 ]

@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hch.step import Step
+
 Mode = Literal["direct", "augmented", "approval"]
 """How a person works a node: alone, accepting or editing an LLM's drafts, or
 approving or rejecting each step an LLM takes."""
@@ -136,6 +138,13 @@ def split_questions(text: str) -> tuple[tuple[str, ...], str | None]:
     if any(not p for p in parts):
         return (), 'a subquestion is empty: separate subquestions with " | ", e.g. ask What is 2+2? | What is 3+3?'
     return tuple(parts), None
+
+
+def as_command(step: Step) -> str:
+    """A step as the person would type it (how a draft is shown and edited)."""
+    if step.answer is not None:
+        return f"answer {step.answer}"
+    return "ask " + f" {QUESTION_SEPARATOR} ".join(step.subquestions)
 
 
 def parse_command(line: str, *, mode: Mode = "direct", leaf: bool = False, has_draft: bool = False) -> Command:

@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from hch.human.session import Step
 from hch.llm.overseer import Caller, ChatClient, StructuredOutput, allowed_subquestions, clean_subquestions, clip
-from hch.llm.overseer import Step as LLMStep
 from hch.llm.prompts import DEFAULT_PROMPTS, Prompts, answer_schema, render, step_schema
+from hch.step import Step
 from hch.workspace import Workspace
 
 REJECTION = (
@@ -70,10 +69,7 @@ class LLMDrafter:
             messages = caller.direct_messages(ws.question)
         for step, reason in rejected:
             # The rejected proposal, as the model would have written it, then the person's reason as data.
-            if purpose == "decompose":
-                shown = caller.render_step(LLMStep(answer=step.answer, subquestions=tuple(step.questions)))
-            else:
-                shown = caller.render_answer(step.answer or "")
+            shown = caller.render_step(step) if purpose == "decompose" else caller.render_answer(step.answer or "")
             messages.append({"role": "assistant", "content": shown})
             quoted = json.dumps(reason, ensure_ascii=False)
             messages.append({"role": "user", "content": render(REJECTION, reason=quoted, format=fmt)})
@@ -83,5 +79,5 @@ class LLMDrafter:
         if reply.asks:
             questions = clean_subquestions(reply.subquestions, limit=allowed, max_chars=p.limits.subquestion_chars)
             if questions:
-                return Step(questions=tuple(questions))
+                return Step(subquestions=tuple(questions))
         return Step(answer=clip(reply.answer or "", p.limits.answer_chars) or "(no answer)")

@@ -45,36 +45,16 @@ from hch.human.commands import (
     Reject,
     Show,
     Wait,
+    as_command,
     help_text,
     parse_command,
 )
 from hch.human.console import HumanConsole, Via
 from hch.node import Node
+from hch.step import Step
 from hch.workspace import Workspace
 from transcripts.events import Ask as AskEvent
 from transcripts.events import Event, NodeAnswer, NodeError, Reuse
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step of working a node: ask subquestions, or answer."""
-
-    questions: tuple[str, ...] = ()
-    answer: str | None = None
-
-    def __post_init__(self) -> None:
-        if (self.answer is None) == (not self.questions):
-            raise ValueError("a step either asks subquestions or answers, not both or neither")
-
-    @property
-    def kind(self) -> Literal["ask", "answer"]:
-        return "answer" if self.answer is not None else "ask"
-
-    def as_command(self) -> str:
-        """The step as the person would type it."""
-        if self.answer is not None:
-            return f"answer {self.answer}"
-        return "ask " + " | ".join(self.questions)
 
 
 class Drafter(Protocol):
@@ -187,7 +167,7 @@ class NodeSession:
         if self.rejected and self.mode == "approval":
             out.show(None, "[bold]rejected so far for this step[/]")
             for step, reason in self.rejected:
-                out.show(None, f"  - {escape(_short(step.as_command(), 60))}: {escape(reason)}")
+                out.show(None, f"  - {escape(_short(as_command(step), 60))}: {escape(reason)}")
         waiting = out.waiting
         if waiting:
             out.show(
@@ -208,7 +188,7 @@ class NodeSession:
             if self.mode == "augmented"
             else "y approves, n REASON rejects"
         )
-        self.console.show(None, f"[bold magenta]{label}:[/] {escape(self.draft.as_command())}")
+        self.console.show(None, f"[bold magenta]{label}:[/] {escape(as_command(self.draft))}")
         self.console.show(None, f"[dim]{verb}[/]")
 
     def _sub_line(self, sub: _Sub) -> str:
@@ -278,13 +258,13 @@ class NodeSession:
             if self.mode == "augmented" and self.draft is None:
                 self.draft = await self._propose()
                 self._show_draft()
-            extra = {"draft": self.draft.as_command()} if self.draft is not None else {}
+            extra = {"draft": as_command(self.draft)} if self.draft is not None else {}
             typed = await self._input("command", extra=extra)
             command = parse_command(typed, mode=self.mode, leaf=self.leaf, has_draft=self.draft is not None)
             if isinstance(command, Accept) and self.draft is not None:
-                command = parse_command(self.draft.as_command(), leaf=self.leaf)
+                command = parse_command(as_command(self.draft), leaf=self.leaf)
             elif isinstance(command, Edit) and command.target == "draft" and self.draft is not None:
-                edited = await self._input("edit-draft", via="editor", initial=self.draft.as_command())
+                edited = await self._input("edit-draft", via="editor", initial=as_command(self.draft))
                 command = parse_command(edited, leaf=self.leaf)
                 if isinstance(command, Hint):
                     self.hint(f"the edited draft is not a command ({command.message}); the draft is unchanged")
@@ -374,7 +354,7 @@ class NodeSession:
             decided: bool | None = None
             while decided is None:
                 typed = await self._input(
-                    "approve", extra={"proposal": self.draft.as_command(), "rejections": [r for _, r in self.rejected]}
+                    "approve", extra={"proposal": as_command(self.draft), "rejections": [r for _, r in self.rejected]}
                 )
                 command = parse_command(typed, mode="approval")
                 if isinstance(command, Accept):
@@ -391,25 +371,25 @@ class NodeSession:
             self.rejected = []
             if step.answer is not None:
                 return await self._finish(step.answer)
-            problem = await self._ready_to_ask(step.questions)
+            problem = await self._ready_to_ask(step.subquestions)
             if problem is not None:
                 # Approved but impossible: the LLM is told why and drafts again.
                 self.hint(f"the step cannot be carried out: {problem}")
                 self.rejected.append((step, f"that step could not be carried out: {problem}"))
                 continue
-            await self._dispatch(step.questions)
+            await self._dispatch(step.subquestions)
             await self._wait_pending()
 
     async def _propose(self) -> Step:
         assert self.drafter is not None and self.ws is not None
         self.console.show(self, "[dim]the LLM is drafting…[/]")
         step = await self.drafter.propose(self.ws, list(self.rejected))
-        if step.answer is None and self._check_ask(step.questions) is not None:
+        if step.answer is None and self._check_ask(step.subquestions) is not None:
             # The draft does not fit the bounds: keep what fits, or fall back to answering.
             room = self._room()
             if room > 0:
-                step = Step(questions=step.questions[:room])
-            if room <= 0 or self._check_ask(step.questions) is not None:
+                step = Step(subquestions=step.subquestions[:room])
+            if room <= 0 or self._check_ask(step.subquestions) is not None:
                 step = Step(answer=self._fallback_answer())
         return step
 

@@ -34,6 +34,7 @@ from typing import Any, Literal, Protocol
 from hch.llm.errors import ModelCallError
 from hch.llm.prompts import DEFAULT_PROMPTS, Prompts, answer_schema, render, step_schema
 from hch.node import Node
+from hch.step import Step
 from hch.workspace import Workspace
 
 StructuredOutput = Literal["json_schema", "json_object_schema", "json_object", "text"]
@@ -73,18 +74,6 @@ class ChatClient(Protocol):
 
 class Unparseable(ValueError):
     """A reply that says neither an answer nor subquestions; the message says what was wrong."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """What a reply says: an answer, or subquestions to ask."""
-
-    answer: str | None = None
-    subquestions: tuple[str, ...] = ()
-
-    @property
-    def asks(self) -> bool:
-        return self.answer is None
 
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.DOTALL)
