@@ -21,12 +21,10 @@ from hch.llm.overseer import (
     LLMBaseModel,
     LLMOverseer,
     StructuredOutput,
-    Unparseable,
-    clean_subquestions,
-    parse_reply,
     quote_answers,
 )
 from hch.llm.prompts import DEFAULT_PROMPTS, Limits, Prompts
+from hch.llm.replies import Unparseable, clean_subquestions, parse_reply
 from hch.spec import RunSpec, build_model, needs_llm
 from transcripts import read_transcript
 from transcripts.events import Ask, NodeAnswer, RunEnd

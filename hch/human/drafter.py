@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from hch.llm.overseer import Caller, ChatClient, StructuredOutput, allowed_subquestions, clean_subquestions, clip
+from hch.llm.overseer import Caller, ChatClient, StructuredOutput, allowed_subquestions
 from hch.llm.prompts import DEFAULT_PROMPTS, Prompts, answer_schema, render, step_schema
+from hch.llm.replies import clean_subquestions, clip
 from hch.step import Step
 from hch.workspace import Workspace
 
