@@ -22,40 +22,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hch import Node, Workspace, hch_tree, run_question
+from hch import hch_tree, run_question
 from hch.llm.cache import CallCache
 from hch.llm.client import LLMClient
 from hch.llm.settings import LLMSettings
+from tests.engine_helpers import FanOut, LLMLeaf
 from tests.servers.fault_server import FaultConfig, FaultServer
-
-
-class Fan:
-    name = "fan"
-
-    def __init__(self, fanout: int) -> None:
-        self.fanout = fanout
-
-    async def __call__(self, ws: Workspace) -> str:
-        answers = await ws.ask(*(f"{ws.question}.{i}" for i in range(self.fanout)))
-        return str(len(answers))
-
-
-class ChatLeaf:
-    name = "chat-leaf"
-    depth = 0
-
-    def __init__(self, client: LLMClient) -> None:
-        self.client = client
-
-    async def answer(self, node: Node) -> str:
-        return await self.client.chat(node, [{"role": "user", "content": node.question}], purpose="answer")
 
 
 async def one_run(settings: LLMSettings, cache: CallCache | None, fanout: int, path: Path) -> tuple[float, int]:
     async with LLMClient(settings, cache=cache) as client:
         start = time.perf_counter()
         result = await run_question(
-            hch_tree(Fan(fanout), ChatLeaf(client), 2), "q", transcript=path, max_subquestions=fanout
+            hch_tree(FanOut(fanout), LLMLeaf(client), 2), "q", transcript=path, max_subquestions=fanout
         )
         return time.perf_counter() - start, result.network_calls
 

@@ -1,4 +1,4 @@
-"""Small overseers and models for exercising the engine without any task or network."""
+"""Small overseers and models for exercising the engine without any task (and, but for LLMLeaf, any network)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from hch import Node, Workspace
+from hch.llm.overseer import ChatClient
 
 
 @dataclass
@@ -60,3 +61,27 @@ class RandomOverseer:
             answers = await ws.ask(*questions)
             total += sum(int(a) for a in answers if a.isdigit())
         return str(total)
+
+
+@dataclass
+class FanOut:
+    """Asks ``n`` distinct subquestions at once and joins the answers."""
+
+    n: int
+    name: str = "fan-out"
+
+    async def __call__(self, ws: Workspace) -> str:
+        answers = await ws.ask(*(f"{ws.question} part {i}" for i in range(self.n)))
+        return " | ".join(answers)
+
+
+@dataclass
+class LLMLeaf:
+    """A base model that asks the LLM client for the answer."""
+
+    client: ChatClient
+    name: str = "llm-leaf"
+    depth: int = 0
+
+    async def answer(self, node: Node) -> str:
+        return await self.client.chat(node, [{"role": "user", "content": node.question}], purpose="answer")

@@ -12,16 +12,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hch import Node, Workspace, hch_tree, run_question
+from hch import Node, hch_tree, run_question
 from hch.budget import Budget
 from hch.context import RunContext
 from hch.llm import CallCache, LLMClient, LLMSettings, ModelCallError
+from tests.engine_helpers import FanOut, LLMLeaf
 from tests.servers.fault_server import ADVERSARIAL_TEXT, FaultConfig, FaultServer
 from transcripts import read_transcript
 from transcripts.events import Header, ModelCall
@@ -29,30 +29,6 @@ from transcripts.writer import TranscriptWriter
 
 SECRET = "sk-e2e-SECRET-9f8e7d6c5b4a"
 ENV = {"OPENAI_API_KEY": SECRET}
-
-
-@dataclass
-class LLMLeaf:
-    """A base model that asks the LLM client for the answer."""
-
-    client: LLMClient
-    name: str = "llm-leaf"
-    depth: int = 0
-
-    async def answer(self, node: Node) -> str:
-        return await self.client.chat(node, [{"role": "user", "content": node.question}], purpose="answer")
-
-
-@dataclass
-class FanOut:
-    """Asks ``n`` distinct subquestions at once and joins the answers."""
-
-    n: int
-    name: str = "fan-out"
-
-    async def __call__(self, ws: Workspace) -> str:
-        answers = await ws.ask(*(f"{ws.question} part {i}" for i in range(self.n)))
-        return " | ".join(answers)
 
 
 def settings(server: FaultServer, **kw: Any) -> LLMSettings:
