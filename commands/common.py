@@ -1,0 +1,220 @@
+"""What the ``hch`` commands share: the consoles, one-line errors, running a
+coroutine with the library's failures mapped to exit codes, and the flags that
+several commands take (tree bounds, task instances, who works the nodes, the
+model endpoint).
+
+Flag names live here and in the command modules, never in the library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from hch.errors import HCHError, UsageError
+from hch.human.build import check_mode, parse_depths
+from hch.tasks import Instance, find_task, load_instances
+from transcripts.reader import TranscriptError
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]], *, transcript_hint: Path | None = None) -> T:
+    """Run a coroutine, mapping the library's failures to one-line errors."""
+    try:
+        return asyncio.run(make())
+    except UsageError as exc:
+        fail(str(exc), 2)
+    except TranscriptError as exc:
+        fail(str(exc), 2)
+    except HCHError as exc:
+        # A run that failed before it began (say, a model server that would not start) left no transcript.
+        hint = transcript_hint if transcript_hint is not None and transcript_hint.exists() else None
+        where = f" (transcript of what finished: {hint})" if hint else ""
+        fail(f"{exc}{where}", 1)
+    except KeyboardInterrupt:
+        hint = transcript_hint if transcript_hint is not None and transcript_hint.exists() else None
+        where = f"; transcript of what finished: {hint}" if hint else ""
+        fail(f"interrupted{where}", 130)
+
+
+# Options shared by run and eval.
+DepthOpt = Annotated[int, typer.Option("--depth", "-d", help="Tree depth k: the tree is Amp^k(M0).")]
+BudgetOpt = Annotated[
+    int | None, typer.Option("--budget", "-b", help="Most calls (nodes worked) the whole tree may spend.")
+]
+MaxSubOpt = Annotated[int, typer.Option("--max-subquestions", help="Most subquestions one node may ask.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the display.")]
+TaskOpt = Annotated[str | None, typer.Option("--task", "-t", help="Algorithmic task (see `hch tasks`).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated instance(s).")]
+SizeOpt = Annotated[int, typer.Option("--size", help="Elements in a generated instance.")]
+
+
+def task_cases(task_name: str | None, facts: Path | None, question: str | None, seed: int, size: int) -> list[Instance]:
+    """The task instances a `run` asks for: generated, or read from a facts file."""
+    if facts is not None:
+        cases = load_instances(facts)
+        if task_name is not None and any(c.task != task_name for c in cases):
+            raise UsageError(f"{facts}: holds task {cases[0].task!r}, but --task {task_name} was given")
+        if question is not None:
+            task = find_task(cases[0].task)
+            task.parse_question(cases[0].facts, question)
+            cases = [Instance(task=cases[0].task, facts=cases[0].facts, question=question)]
+        return cases
+    assert task_name is not None
+    task = find_task(task_name)
+    if size < 1:
+        raise UsageError(f"--size must be at least 1, got {size}")
+    case = task.generate(random.Random(seed), size)
+    if question is not None:
+        task.parse_question(case.facts, question)
+        case = Instance(task=case.task, facts=case.facts, question=question)
+    return [case]
+
+
+OverseerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--overseer",
+        help="Who works the overseer nodes: program (the task's, the default with --task), llm (the default "
+        "otherwise), or human (you, at this terminal: ask subquestions, read their answers, answer).",
+    ),
+]
+HumanDepthsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--human-depths",
+        help="Depths a person works, e.g. 0,1 (0 is the root, DEPTH the leaves; 'all' is every node, a fully "
+        "human tree); --overseer works the others. Human nodes queue for the terminal while the rest runs.",
+    ),
+]
+ModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--mode",
+        help="How a person works a node: direct; augmented (the LLM drafts each step, you take it with ok, "
+        "edit it, or type your own); approval (the LLM works the node, you approve each step with y or "
+        "reject it with n REASON and it tries again).",
+    ),
+]
+
+
+# Options of the model (when an LLM works, answers or drafts any node).
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Model name at the endpoint (default $HCH_MODEL). With neither a model nor an endpoint, the "
+        "embedded offline model (SmolLM2-135M) is started.",
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (default $HCH_BASE_URL, "
+        "$OPENAI_BASE_URL, else OpenAI's when a model is given).",
+    ),
+]
+ApiKeyEnvOpt = Annotated[
+    str | None, typer.Option("--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY).")
+]
+TemperatureOpt = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature (default 0).")]
+MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", help="Most tokens per model reply.")]
+ConcurrencyOpt = Annotated[
+    int | None, typer.Option("--concurrency", help="Most model calls in flight at once (default 4; embedded 1).")
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the model-call cache.")]
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Seconds one model-call attempt may take.")]
+MaxAttemptsOpt = Annotated[
+    int | None, typer.Option("--max-attempts", help="Attempts per model call, retries of transient failures included.")
+]
+StructuredOpt = Annotated[
+    str,
+    typer.Option(
+        "--structured-output",
+        help="How model replies are constrained: auto (json_object_schema for the embedded model, json_schema "
+        "otherwise), json_schema, json_object_schema (llama-cpp-python), json_object, or text (no "
+        "response_format: for servers that reject it).",
+    ),
+]
+
+
+def llm_fields(
+    *,
+    model: str | None,
+    base_url: str | None,
+    api_key_env: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    seed: int | None,
+    concurrency: int | None,
+    no_cache: bool,
+    timeout: float | None,
+    max_attempts: int | None,
+    structured_output: str,
+) -> dict[str, Any]:
+    """RunSpec fields for the model, from the flags and the environment (UsageError if they are bad)."""
+    from hch.llm.embedded import is_embedded, resolve_settings
+    from hch.llm.overseer import STRUCTURED_OUTPUTS
+
+    settings = resolve_settings(
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        concurrency=concurrency,
+        cache=False if no_cache else None,
+        timeout_s=timeout,
+        max_attempts=max_attempts,
+    )
+    output = structured_output
+    if output == "auto":
+        output = "json_object_schema" if is_embedded(settings) else "json_schema"
+    if output not in STRUCTURED_OUTPUTS:
+        raise UsageError(f"--structured-output {structured_output!r}: choose auto, {', '.join(STRUCTURED_OUTPUTS)}")
+    return {"llm": settings.public(), "structured_output": output}
+
+
+def who_works(overseer: str | None, human_depths: str | None, mode: str, depth: int, free_text: bool) -> dict[str, Any]:
+    """RunSpec fields saying who works the nodes, from --overseer, --human-depths and --mode."""
+    chosen = overseer or ("llm" if free_text else "program")
+    if chosen not in ("program", "llm", "human"):
+        raise UsageError(f"--overseer {chosen!r}: choose program, llm or human")
+    if chosen == "program" and free_text:
+        raise UsageError("--overseer program needs --task or --facts (free-text questions need llm or human)")
+    depths = parse_depths(human_depths, depth) if human_depths is not None else []
+    human_mode = check_mode(mode)
+    if human_mode != "direct" and chosen != "human" and not depths:
+        raise UsageError(f"--mode {human_mode} is how a person works a node: add --overseer human or --human-depths")
+    return {"overseer": chosen, "human_depths": depths, "human_mode": human_mode}
+
+
+TranscriptArg = Annotated[Path, typer.Argument(help="A transcript (.jsonl) written by `hch run`.")]
+
+
+def read_transcript_or_fail(path: Path) -> Any:
+    """The transcript at ``path``, or a one-line error (exit 2) saying why it cannot be read."""
+    from transcripts.reader import read_transcript
+
+    try:
+        return read_transcript(path)
+    except TranscriptError as exc:
+        fail(str(exc), 2)

@@ -1,0 +1,341 @@
+"""``hch run``, ``hch eval`` and ``hch tasks``: questions through trees."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import Progress
+from rich.table import Table
+
+from commands.common import (
+    ApiKeyEnvOpt,
+    BaseUrlOpt,
+    BudgetOpt,
+    ConcurrencyOpt,
+    DepthOpt,
+    HumanDepthsOpt,
+    JsonOpt,
+    MaxAttemptsOpt,
+    MaxSubOpt,
+    MaxTokensOpt,
+    ModelOpt,
+    ModeOpt,
+    NoCacheOpt,
+    OverseerOpt,
+    SeedOpt,
+    SizeOpt,
+    StructuredOpt,
+    TaskOpt,
+    TemperatureOpt,
+    TimeoutOpt,
+    err,
+    fail,
+    llm_fields,
+    out,
+    read_transcript_or_fail,
+    run_async,
+    task_cases,
+    who_works,
+)
+from hch.console import ProgressLine
+from hch.errors import UsageError
+from hch.evaluate import evaluate, instances
+from hch.executor import DEFAULT_MAX_SUBQUESTIONS, RunResult, default_transcript_path, new_run_id, run_question
+from hch.human.build import has_people
+from hch.human.console import NO_TTY, stdin_is_tty
+from hch.paths import transcripts_dir
+from hch.runtime import open_run
+from hch.spec import RunSpec, TaskSpec, check_bounds, needs_llm
+from hch.tasks import ALL_TASKS, find_task
+from transcripts.reader import TranscriptError
+
+
+def _report(spec: RunSpec, result: RunResult, expected: str | None) -> dict[str, Any]:
+    """A run's outcome as `--json` prints it."""
+    return {
+        "question": spec.question,
+        "answer": result.answer,
+        "expected": expected,
+        "match": None if expected is None else result.answer == expected,
+        "depth": spec.depth,
+        "nodes": result.nodes,
+        "calls": result.calls,
+        "network_calls": result.network_calls,
+        "reused": result.counts.get("reuse", 0),
+        "spent": result.spent,
+        "transcript": str(result.transcript),
+    }
+
+
+def _print_run(spec: RunSpec, result: RunResult, expected: str | None) -> None:
+    out.print(f"[bold]question[/]  {escape(spec.question)}")
+    out.print(f"[bold]answer[/]    {escape(result.answer)}")
+    if expected is not None:
+        mark = "[green]match[/]" if result.answer == expected else "[red]MISMATCH[/]"
+        out.print(f"[bold]expected[/]  {escape(expected)}  {mark}")
+    out.print(
+        f"depth {spec.depth} · nodes {result.nodes} · calls {result.calls} · "
+        f"reused {result.counts.get('reuse', 0)} · budget spent {result.spent}"
+        + (f" of {spec.budget}" if spec.budget is not None else "")
+    )
+    out.print(f"[bold]transcript[/] {escape(str(result.transcript))}")
+
+
+async def _execute(spec: RunSpec, path: Path, run_id: str, live: ProgressLine | None) -> RunResult:
+    """Build the tree ``spec`` describes (opening its model client) and run its question, writing ``path``."""
+    notify = partial(err.print, markup=False) if err.is_terminal else None
+    async with open_run(spec, notify=notify) as opened:
+        with live or nullcontext():
+            return await run_question(
+                opened.model,
+                spec.question,
+                transcript=path,
+                budget=spec.budget,
+                max_subquestions=spec.max_subquestions,
+                settings={"spec": spec.model_dump(mode="json"), **opened.header},
+                prompts=opened.prompts,
+                listeners=[live] if live else [],
+                run_id=run_id,
+            )
+
+
+def run(
+    ctx: typer.Context,
+    question: Annotated[str | None, typer.Argument(help="The question (optional with --task or --facts).")] = None,
+    depth: DepthOpt = 3,
+    budget: BudgetOpt = None,
+    max_subquestions: MaxSubOpt = DEFAULT_MAX_SUBQUESTIONS,
+    task: TaskOpt = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", help="Seed of the generated task instance (default 0), and of the model's sampling if given."
+        ),
+    ] = None,
+    size: SizeOpt = 64,
+    facts: Annotated[
+        Path | None, typer.Option("--facts", help="JSON file with a task instance (see docs/tasks.md).")
+    ] = None,
+    overseer: OverseerOpt = None,
+    human_depths: HumanDepthsOpt = None,
+    mode: ModeOpt = "direct",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    no_cache: NoCacheOpt = False,
+    timeout: TimeoutOpt = None,
+    max_attempts: MaxAttemptsOpt = None,
+    structured_output: StructuredOpt = "auto",
+    transcript: Annotated[
+        Path | None, typer.Option("--transcript", help="Where to write the transcript (default under $HCH_HOME).")
+    ] = None,
+    as_json: JsonOpt = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Continue a killed run from its transcript (question and flags come from it)."),
+    ] = None,
+) -> None:
+    """Run a question through a depth-k HCH tree and print its answer."""
+    if resume is not None:
+        _resume_run(ctx, resume, transcript, as_json)
+        return
+    try:
+        check_bounds(depth, budget, max_subquestions)
+        who = who_works(overseer, human_depths, mode, depth, task is None and facts is None)
+        if task is None and facts is None:
+            if question is None:
+                raise UsageError("give a QUESTION, or --task NAME, or --facts FILE")
+            specs: list[tuple[RunSpec, str | None]] = [
+                (
+                    RunSpec(question=question, depth=depth, budget=budget, max_subquestions=max_subquestions, **who),
+                    None,
+                )
+            ]
+        else:
+            task_seed = 0 if seed is None else seed
+            cases = task_cases(task, facts, question, task_seed, size)
+            specs = [
+                (
+                    RunSpec(
+                        question=c.question,
+                        depth=depth,
+                        budget=budget,
+                        max_subquestions=max_subquestions,
+                        task=TaskSpec(name=c.task, facts=c.facts, seed=task_seed if facts is None else None, size=size),
+                        **who,
+                    ),
+                    find_task(c.task).solve(c.facts, c.question),
+                )
+                for c in cases
+            ]
+        if any(needs_llm(spec) for spec, _ in specs):
+            llm = llm_fields(
+                model=model,
+                base_url=base_url,
+                api_key_env=api_key_env,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=seed,
+                concurrency=concurrency,
+                no_cache=no_cache,
+                timeout=timeout,
+                max_attempts=max_attempts,
+                structured_output=structured_output,
+            )
+            specs = [(spec.model_copy(update=llm) if needs_llm(spec) else spec, e) for spec, e in specs]
+    except UsageError as exc:
+        fail(str(exc), 2)
+    if transcript is not None and len(specs) > 1:
+        fail("--transcript names one file, but the facts file holds several questions", 2)
+    people = has_people(specs[0][0])
+    if people and not stdin_is_tty():
+        fail(NO_TTY, 2)
+
+    reports = []
+    for spec, expected in specs:
+        run_id = new_run_id()
+        path = transcript or default_transcript_path(run_id)
+        # A person at the terminal gets the screen: no live progress line under the prompt.
+        live = ProgressLine(err) if not as_json and err.is_terminal and not people else None
+        result = run_async(partial(_execute, spec, path, run_id, live), transcript_hint=path)
+        if as_json:
+            reports.append(_report(spec, result, expected))
+        else:
+            _print_run(spec, result, expected)
+    if as_json:
+        print(json.dumps(reports[0] if len(reports) == 1 else reports))
+
+
+def eval_(
+    task: Annotated[str, typer.Option("--task", "-t", help="Algorithmic task (see `hch tasks`).")],
+    depth: Annotated[
+        list[int], typer.Option("--depth", "-d", help="Tree depth; repeat for a table of accuracy against depth.")
+    ],
+    n: Annotated[int, typer.Option("--n", help="Random instances per depth.")] = 100,
+    seed: SeedOpt = 0,
+    size: SizeOpt = 64,
+    budget: BudgetOpt = None,
+    max_subquestions: MaxSubOpt = DEFAULT_MAX_SUBQUESTIONS,
+    as_json: JsonOpt = False,
+) -> None:
+    """Accuracy of depth-k trees on N random instances, scored by an independent solver."""
+    try:
+        the_task = find_task(task)
+        for d in depth:
+            check_bounds(d, budget, max_subquestions)
+        if n < 1:
+            raise UsageError(f"--n must be at least 1, got {n}")
+        if size < 1:
+            raise UsageError(f"--size must be at least 1, got {size}")
+    except UsageError as exc:
+        fail(str(exc), 2)
+    cases = instances(the_task, n, seed, size)
+    folder = transcripts_dir() / f"eval-{task}-{new_run_id()}"
+
+    async def go() -> list[Any]:
+        progress = Progress(console=err, transient=True, disable=as_json or not err.is_terminal)
+        with progress:
+            bar = progress.add_task(f"{task}", total=n * len(depth))
+            return await evaluate(
+                the_task,
+                depth,
+                cases,
+                transcript_dir=folder,
+                budget=budget,
+                max_subquestions=max_subquestions,
+                on_result=lambda _d, _ok: progress.advance(bar),
+            )
+
+    scores = run_async(go, transcript_hint=folder)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "task": task,
+                    "n": n,
+                    "seed": seed,
+                    "size": size,
+                    "transcripts": str(folder),
+                    "depths": [s.as_json() for s in scores],
+                }
+            )
+        )
+        return
+    table = Table(title=f"{task}: accuracy against depth ({n} instances of size {size}, seed {seed})")
+    for col in ("depth", "accuracy", "correct", "mean nodes", "mean calls", "reused"):
+        table.add_column(col, justify="right")
+    for s in scores:
+        row = s.as_json()
+        table.add_row(
+            str(s.depth),
+            f"{s.accuracy:.0%}",
+            f"{s.correct}/{s.n}",
+            f"{row['mean_nodes']:.1f}",
+            f"{row['mean_calls']:.1f}",
+            str(s.reused),
+        )
+    out.print(table)
+    out.print(f"transcripts: {folder}")
+
+
+def tasks() -> None:
+    """List the algorithmic tasks, their question syntax and facts format."""
+    for t in ALL_TASKS:
+        out.rule(f"[bold]{t.name}[/]")
+        out.print(t.summary)
+        out.print(f"[bold]question[/] {t.question_format}")
+        out.print(f"[bold]facts[/]    {t.facts_format}")
+    out.print("\nRun one: hch run --task NAME --depth K   ·   your own instance: hch run --facts FILE (docs/tasks.md)")
+
+
+_RESUME_ALLOWED = {"transcript", "as_json", "resume"}
+
+
+def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_json: bool) -> None:
+    """`hch run --resume`: continue a cut run; the question and flags come from its header."""
+    from hch.replay import check_resume_flags, live_model, resume_run, spec_of
+
+    original = read_transcript_or_fail(resume)
+    given = {}
+    for name, value in ctx.params.items():
+        source = ctx.get_parameter_source(name)
+        if name not in _RESUME_ALLOWED and source is not None and source.name != "DEFAULT":
+            given[name] = value
+    try:
+        spec = spec_of(original)
+        overrides = check_resume_flags(spec, given, resume)
+    except (UsageError, TranscriptError) as exc:
+        fail(str(exc), 2)
+    expected = find_task(spec.task.name).solve(spec.task.facts, spec.question) if spec.task is not None else None
+    run_id = new_run_id()
+    path = transcript or default_transcript_path(run_id)
+    live = ProgressLine(err) if not as_json and err.is_terminal and not has_people(spec) else None
+
+    async def go() -> Any:
+        async with live_model(original, **overrides) as (model, prompts):
+            with live or nullcontext():
+                return await resume_run(
+                    original, model, transcript=path, prompts=prompts, listeners=[live] if live else [], run_id=run_id
+                )
+
+    resumed = run_async(go, transcript_hint=path)
+    result = resumed.result
+    if as_json:
+        report = {
+            **_report(spec, result, expected),
+            "resumed_from": str(resume),
+            "calls_from_transcript": resumed.reused_calls,
+        }
+        print(json.dumps(report))
+        return
+    out.print(f"resumed {resume}: {resumed.reused_calls} recorded call(s) reused", markup=False, soft_wrap=True)
+    _print_run(spec, result, expected)
