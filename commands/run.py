@@ -287,14 +287,25 @@ def eval_(
     out.print(f"transcripts: {folder}")
 
 
-def tasks() -> None:
+def tasks(as_json: JsonOpt = False) -> None:
     """List the algorithmic tasks, their question syntax and facts format."""
+    if as_json:
+        described = [
+            {"name": t.name, "summary": t.summary, "question_format": t.question_format, "facts_format": t.facts_format}
+            for t in ALL_TASKS
+        ]
+        print(json.dumps({"tasks": described}))
+        return
     for t in ALL_TASKS:
-        out.rule(f"[bold]{t.name}[/]")
-        out.print(t.summary)
-        out.print(f"[bold]question[/] {t.question_format}")
-        out.print(f"[bold]facts[/]    {t.facts_format}")
-    out.print("\nRun one: hch run --task NAME --depth K   ·   your own instance: hch run --facts FILE (docs/tasks.md)")
+        # The formats hold JSON such as [p0, p1, ...], which rich would read as markup.
+        out.rule(escape(t.name), style="bold")
+        out.print(t.summary, markup=False)
+        out.print(f"[bold]question[/] {escape(t.question_format)}")
+        out.print(f"[bold]facts[/]    {escape(t.facts_format)}")
+    out.print(
+        "\nRun one: hch run --task NAME --depth K   ·   your own instance: hch run --facts FILE (docs/tasks.md)",
+        markup=False,
+    )
 
 
 _RESUME_ALLOWED = {"transcript", "as_json", "resume"}

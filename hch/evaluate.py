@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hch.executor import run_question
+from hch.executor import DEFAULT_MAX_SUBQUESTIONS, run_question
 from hch.spec import RunSpec, TaskSpec, build_model
 from hch.tasks import Instance, Task
 
@@ -59,7 +59,7 @@ async def evaluate(
     *,
     transcript_dir: Path,
     budget: int | None = None,
-    max_subquestions: int = 8,
+    max_subquestions: int = DEFAULT_MAX_SUBQUESTIONS,
     on_result: Callable[[int, bool], None] | None = None,
 ) -> list[DepthScore]:
     """Run every instance at every depth; score against the independent solver."""

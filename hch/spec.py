@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hch.amp import hch_tree
 from hch.errors import UsageError
+from hch.executor import DEFAULT_MAX_SUBQUESTIONS
 from hch.human.build import human_depths_of, human_tree
 from hch.human.console import HumanConsole
 from hch.human.session import Drafter
@@ -44,7 +45,7 @@ class RunSpec(BaseModel):
     question: str
     depth: int
     budget: int | None = None
-    max_subquestions: int = 8
+    max_subquestions: int = DEFAULT_MAX_SUBQUESTIONS
     overseer: Literal["program", "llm", "human"] = "program"
     human_depths: list[int] = Field(default_factory=list)
     """Depths (0 = the root, ``depth`` = the leaves) where a person works the nodes (see hch.human.build)."""

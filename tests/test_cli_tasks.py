@@ -111,3 +111,19 @@ def test_tasks_lists_every_task(hch_home: Path) -> None:
     assert proc.returncode == 0
     for name in ("permutation", "assignments", "wildcard"):
         assert name in proc.stdout
+
+
+def test_tasks_prints_the_formats_as_text_not_markup(hch_home: Path) -> None:
+    proc = hch("tasks", home=hch_home)
+    assert proc.returncode == 0, proc.stderr
+    # rich would read "[p0, p1, ...]" as a markup tag and drop it.
+    assert '{"permutation": [p0, p1, ...]}' in proc.stdout
+
+
+def test_tasks_json_describes_every_task(hch_home: Path) -> None:
+    proc = hch("tasks", "--json", home=hch_home)
+    assert proc.returncode == 0, proc.stderr
+    described = {t["name"]: t for t in json.loads(proc.stdout)["tasks"]}
+    assert set(described) == {"permutation", "assignments", "wildcard"}
+    assert described["permutation"]["facts_format"].startswith('{"permutation": [p0, p1, ...]}')
+    assert all(t["question_format"] and t["summary"] for t in described.values())

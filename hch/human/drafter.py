@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from hch.executor import DEFAULT_MAX_SUBQUESTIONS
 from hch.llm.overseer import Caller, ChatClient, StructuredOutput, allowed_subquestions
 from hch.llm.prompts import DEFAULT_PROMPTS, Prompts, answer_schema, render, step_schema
 from hch.llm.replies import clean_subquestions, clip
@@ -36,7 +37,7 @@ class LLMDrafter:
         self,
         client: ChatClient,
         prompts: Prompts = DEFAULT_PROMPTS,
-        max_subquestions: int = 8,
+        max_subquestions: int = DEFAULT_MAX_SUBQUESTIONS,
         *,
         output: StructuredOutput = "json_schema",
         name: str = "llm",

@@ -29,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from hch.executor import DEFAULT_MAX_SUBQUESTIONS
 from hch.llm.errors import ModelCallError
 from hch.llm.prompts import DEFAULT_PROMPTS, Prompts, answer_schema, render, step_schema
 from hch.llm.replies import Unparseable, clean_subquestions, clip, parse_reply, unfence
@@ -242,7 +243,7 @@ class LLMOverseer:
         self,
         client: ChatClient,
         prompts: Prompts = DEFAULT_PROMPTS,
-        max_subquestions: int = 8,
+        max_subquestions: int = DEFAULT_MAX_SUBQUESTIONS,
         *,
         output: StructuredOutput = "json_schema",
         name: str = "llm",
