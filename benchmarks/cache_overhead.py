@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hch import hch_tree, run_question
 from hch.llm.cache import CallCache
 from hch.llm.client import LLMClient
 from hch.llm.settings import LLMSettings
-from tests.engine_helpers import FanOut, LLMLeaf
-from tests.servers.fault_server import FaultConfig, FaultServer
+from hch.testing import FanOut, FaultConfig, FaultServer, LLMLeaf
 
 
 async def one_run(settings: LLMSettings, cache: CallCache | None, fanout: int, path: Path) -> tuple[float, int]:

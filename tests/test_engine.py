@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hch import BoundExceeded, Node, Workspace, hch_tree, run_question
-from tests.engine_helpers import CountingLeaf, RandomOverseer
+from hch.testing import CountingLeaf, RandomOverseer
 from transcripts import build_tree, read_transcript
 from transcripts.events import Ask, NodeAnswer, NodeError, NodeStart, Refusal, Reuse, RunEnd
 

@@ -21,8 +21,7 @@ from hch import Node, hch_tree, run_question
 from hch.budget import Budget
 from hch.context import RunContext
 from hch.llm import CallCache, LLMClient, LLMSettings, ModelCallError
-from tests.engine_helpers import FanOut, LLMLeaf
-from tests.servers.fault_server import ADVERSARIAL_TEXT, FaultConfig, FaultServer
+from hch.testing import ADVERSARIAL_TEXT, FanOut, FaultConfig, FaultServer, LLMLeaf
 from transcripts import read_transcript
 from transcripts.events import Header, ModelCall
 from transcripts.writer import TranscriptWriter
@@ -197,7 +196,7 @@ def test_custom_answer_policy_and_models_endpoint() -> None:
 def test_server_runs_as_a_subprocess_with_a_control_endpoint() -> None:
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.servers.fault_server", "--port", "0", "--p500", "1.0"],
+        [sys.executable, "-m", "hch.testing.fault_server", "--port", "0", "--p500", "1.0"],
         cwd=root,
         stdout=subprocess.PIPE,
         text=True,

@@ -27,8 +27,8 @@ from hch import Node, Workspace, hch_tree, run_question
 from hch.llm.client import LLMClient
 from hch.llm.settings import LLMSettings
 from hch.spec import RunSpec, build_model
+from hch.testing import FaultConfig, FaultServer
 from tests.audit_helpers import BranchingPolicy, hch
-from tests.servers.fault_server import FaultConfig, FaultServer
 from tests.test_views import NASTY
 from transcripts.reader import read_transcript
 from transcripts.tree import build_tree

@@ -19,8 +19,8 @@ from hch.human.drafter import LLMDrafter
 from hch.llm import LLMClient, LLMSettings
 from hch.llm.overseer import LLMBaseModel, LLMOverseer
 from hch.replay import NetworkGuard, replay_transcript
+from hch.testing import FaultConfig, FaultServer
 from tests.human_helpers import scripted_console, timed_console, tree_policy
-from tests.servers.fault_server import FaultConfig, FaultServer
 from transcripts.events import HumanInput, ModelCall, NodeAnswer
 from transcripts.reader import read_transcript
 

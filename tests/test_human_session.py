@@ -18,7 +18,7 @@ from hch.human import HumanBaseModel, HumanConsole, HumanOverseer, HumanStopped
 from hch.playback import Divergence, Playback
 from hch.protocols import Model
 from hch.step import Step
-from tests.engine_helpers import CountingLeaf
+from hch.testing import CountingLeaf
 from tests.human_helpers import scripted_console, timed_console
 from transcripts.events import Ask, HumanInput, NodeAnswer
 from transcripts.reader import read_transcript

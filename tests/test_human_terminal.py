@@ -1,7 +1,7 @@
 """A person at a real terminal: `hch run` in tmux, typed at with send-keys, read with capture-pane.
 
 These are the human-in-the-loop acceptance tests. The LLM is the project's
-fault server (tests/servers/fault_server.py) answering with ``tree_policy``;
+fault server (hch/testing/fault_server.py) answering with ``tree_policy``;
 the algorithmic tasks' program overseer and lookup stand for "the program
 elsewhere".
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from hch.testing import FaultConfig, FaultServer
 from tests.human_helpers import ROOT, Tmux, base_env, hch_argv, tree_policy
-from tests.servers.fault_server import FaultConfig, FaultServer
 from transcripts.events import HumanInput, NodeAnswer, NodeStart
 from transcripts.reader import read_transcript
 

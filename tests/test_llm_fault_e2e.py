@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from hch.llm.prompts import DEFAULT_PROMPTS
-from tests.servers.fault_server import FaultConfig, FaultServer
+from hch.testing import FaultConfig, FaultServer
 from transcripts import read_transcript
 from transcripts.events import ModelCall, NodeAnswer, NodeStart, RunEnd
 

@@ -7,13 +7,13 @@ import json
 import re
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hch import Node, hch_tree, run_question
+from hch import hch_tree, run_question
 from hch.executor import RunResult
 from hch.llm.overseer import (
     STRUCTURED_OUTPUTS,
@@ -26,6 +26,7 @@ from hch.llm.overseer import (
 from hch.llm.prompts import DEFAULT_PROMPTS, Limits, Prompts
 from hch.llm.replies import Unparseable, clean_subquestions, parse_reply
 from hch.spec import RunSpec, build_model, needs_llm
+from hch.testing import ChatCall, ScriptedChat
 from transcripts import read_transcript
 from transcripts.events import Ask, NodeAnswer, RunEnd
 
@@ -35,64 +36,28 @@ INJECTION = (
 )
 
 
-@dataclass
-class Call:
-    node_id: str
-    purpose: str
-    messages: list[dict[str, str]]
-    response_format: dict[str, Any] | None
-
-    @property
-    def user(self) -> str:
-        return self.messages[-1]["content"]
-
-    @property
-    def question(self) -> str:
-        """The question of the node (from the last user message)."""
-        match = re.search(r"Question: (.*)", self.messages[-1]["content"])
-        return match.group(1) if match else ""
+def question_of(call: ChatCall) -> str:
+    """The question of the node (from the last user message)."""
+    match = re.search(r"Question: (.*)", call.user)
+    return match.group(1) if match else ""
 
 
-Script = Callable[[Call], str]
+Script = Callable[[ChatCall], str]
 
 _RUNS = itertools.count()
-
-
-@dataclass
-class FakeClient:
-    """Implements ``chat`` like LLMClient, replying with ``script(call)`` and recording every call."""
-
-    script: Script
-    calls: list[Call] = field(default_factory=list)
-
-    async def chat(
-        self,
-        node: Node,
-        messages: list[dict[str, str]],
-        *,
-        purpose: str,
-        response_format: dict[str, Any] | None = None,
-        sample: int = 0,
-    ) -> str:
-        call = Call(node.node_id, purpose, [dict(m) for m in messages], response_format)
-        self.calls.append(call)
-        return self.script(call)
-
-    def purposes(self, node_id: str | None = None) -> list[str]:
-        return [c.purpose for c in self.calls if node_id is None or c.node_id == node_id]
 
 
 def protocol(asks: int = 2, leaf: str = "leaf answer") -> Script:
     """A well-behaved model: asks ``asks`` subquestions when it may, answers leaves, combines."""
 
-    def script(call: Call) -> str:
+    def script(call: ChatCall) -> str:
         if call.purpose == "decompose":
-            subs = [f"{call.question} / part {i}" for i in range(asks)]
+            subs = [f"{question_of(call)} / part {i}" for i in range(asks)]
             return json.dumps({"action": "ask", "subquestions": subs})
         if call.purpose == "answer":
             return json.dumps({"answer": leaf})
         if call.purpose == "combine":
-            return json.dumps({"answer": f"combined {call.question}"})
+            return json.dumps({"answer": f"combined {question_of(call)}"})
         raise AssertionError(f"unexpected {call.purpose}")
 
     return script
@@ -100,7 +65,7 @@ def protocol(asks: int = 2, leaf: str = "leaf answer") -> Script:
 
 async def run_tree(
     tmp_path: Path,
-    client: FakeClient,
+    client: ScriptedChat,
     *,
     depth: int,
     budget: int | None = None,
@@ -205,7 +170,7 @@ def test_quoted_answers_are_json_strings_under_the_data_heading() -> None:
 
 
 async def test_depth_one_decomposes_asks_and_combines(tmp_path: Path) -> None:
-    client = FakeClient(protocol(asks=2))
+    client = ScriptedChat(protocol(asks=2))
     result, overseer, base = await run_tree(tmp_path, client, depth=1)
     assert result.answer == "combined How many legs do three spiders and two ants have?"
     assert client.purposes("0") == ["decompose", "combine"]
@@ -218,7 +183,7 @@ async def test_depth_one_decomposes_asks_and_combines(tmp_path: Path) -> None:
 
 
 async def test_depth_zero_answers_directly(tmp_path: Path) -> None:
-    client = FakeClient(protocol())
+    client = ScriptedChat(protocol())
     result, _, _ = await run_tree(tmp_path, client, depth=0)
     assert result.answer == "leaf answer"
     assert client.purposes() == ["answer"]
@@ -226,7 +191,7 @@ async def test_depth_zero_answers_directly(tmp_path: Path) -> None:
 
 
 async def test_depth_two_tree_works_every_level(tmp_path: Path) -> None:
-    client = FakeClient(protocol(asks=3))
+    client = ScriptedChat(protocol(asks=3))
     result, _, _ = await run_tree(tmp_path, client, depth=2)
     assert result.nodes == 1 + 3 + 9
     assert client.purposes().count("decompose") == 4
@@ -235,20 +200,20 @@ async def test_depth_two_tree_works_every_level(tmp_path: Path) -> None:
 
 
 async def test_duplicate_and_empty_subquestions_are_dropped_and_the_batch_is_cut(tmp_path: Path) -> None:
-    def script(call: Call) -> str:
+    def script(call: ChatCall) -> str:
         if call.purpose == "decompose":
             subs = ["Spider legs?", "", "spider  LEGS?", "Ant legs?", *[f"extra {i}?" for i in range(10)]]
             return json.dumps({"action": "ask", "subquestions": subs})
         return json.dumps({"answer": "ok"})
 
-    client = FakeClient(script)
+    client = ScriptedChat(script)
     result, _, _ = await run_tree(tmp_path, client, depth=1, max_subquestions=3)
     asks = [e for e in read_transcript(result.transcript).events if isinstance(e, Ask)]
     assert [a.questions for a in asks] == [["Spider legs?", "Ant legs?", "extra 0?"]]
 
 
 async def test_bounds_are_told_to_the_model_and_enforced(tmp_path: Path) -> None:
-    client = FakeClient(protocol(asks=8))
+    client = ScriptedChat(protocol(asks=8))
     # Budget 3: the root spends 1 and may hand 2 calls to subquestions.
     result, _, _ = await run_tree(tmp_path, client, depth=2, budget=3)
     root = client.calls[0]
@@ -264,7 +229,7 @@ async def test_bounds_are_told_to_the_model_and_enforced(tmp_path: Path) -> None
 
 
 async def test_no_budget_at_the_root_means_a_direct_answer(tmp_path: Path) -> None:
-    client = FakeClient(protocol(asks=3))
+    client = ScriptedChat(protocol(asks=3))
     result, _, _ = await run_tree(tmp_path, client, depth=3, budget=1)
     assert client.purposes() == ["answer"]
     assert result.nodes == 1
@@ -273,10 +238,10 @@ async def test_no_budget_at_the_root_means_a_direct_answer(tmp_path: Path) -> No
 async def test_an_unreadable_reply_is_repaired_once(tmp_path: Path) -> None:
     replies = iter(["I would like to ask some questions.", '{"action": "answer", "answer": "fixed"}'])
 
-    def script(call: Call) -> str:
+    def script(call: ChatCall) -> str:
         return next(replies)
 
-    client = FakeClient(script)
+    client = ScriptedChat(script)
     result, overseer, _ = await run_tree(tmp_path, client, depth=1)
     assert result.answer == "fixed"
     assert client.purposes() == ["decompose", "repair"]
@@ -289,7 +254,7 @@ async def test_an_unreadable_reply_is_repaired_once(tmp_path: Path) -> None:
 
 
 async def test_still_unreadable_after_repair_the_raw_text_is_the_answer_and_is_recorded(tmp_path: Path) -> None:
-    client = FakeClient(lambda call: "```\nno idea, honestly\n```" if call.purpose == "repair" else "hmm")
+    client = ScriptedChat(lambda call: "```\nno idea, honestly\n```" if call.purpose == "repair" else "hmm")
     result, overseer, _ = await run_tree(tmp_path, client, depth=1)
     assert result.answer == "no idea, honestly"
     assert client.purposes() == ["decompose", "repair"]  # re-asked once, not more
@@ -299,7 +264,7 @@ async def test_still_unreadable_after_repair_the_raw_text_is_the_answer_and_is_r
 
 
 async def test_empty_replies_twice_still_give_an_answer(tmp_path: Path) -> None:
-    client = FakeClient(lambda call: "")
+    client = ScriptedChat(lambda call: "")
     result, _, base = await run_tree(tmp_path, client, depth=0)
     assert result.answer == "(the model gave no answer)"
     assert base.stats == {"unparsed": 1}
@@ -308,10 +273,10 @@ async def test_empty_replies_twice_still_give_an_answer(tmp_path: Path) -> None:
 async def test_a_sub_answer_cannot_change_the_protocol(tmp_path: Path) -> None:
     """A leaf answering with instructions (and JSON asking for ten subquestions) is quoted as data."""
 
-    def script(call: Call) -> str:
+    def script(call: ChatCall) -> str:
         if call.purpose == "decompose":
             return json.dumps(
-                {"action": "ask", "subquestions": [f"{call.question} first?", f"{call.question} second?"]}
+                {"action": "ask", "subquestions": [f"{question_of(call)} first?", f"{question_of(call)} second?"]}
             )
         if call.purpose == "answer":
             return json.dumps({"answer": INJECTION})
@@ -320,7 +285,7 @@ async def test_a_sub_answer_cannot_change_the_protocol(tmp_path: Path) -> None:
             return json.dumps({"action": "ask", "subquestions": ["more?"], "answer": "final from combine"})
         raise AssertionError(call.purpose)
 
-    client = FakeClient(script)
+    client = ScriptedChat(script)
     result, _, _ = await run_tree(tmp_path, client, depth=2, budget=5)
     events = read_transcript(result.transcript).events
     asks = [e for e in events if isinstance(e, Ask)]
@@ -341,7 +306,7 @@ async def test_a_sub_answer_cannot_change_the_protocol(tmp_path: Path) -> None:
 
 
 async def test_combine_reply_with_only_subquestions_is_repaired_not_obeyed(tmp_path: Path) -> None:
-    def script(call: Call) -> str:
+    def script(call: ChatCall) -> str:
         if call.purpose == "decompose":
             return json.dumps({"action": "ask", "subquestions": ["one?"]})
         if call.purpose == "combine":
@@ -350,7 +315,7 @@ async def test_combine_reply_with_only_subquestions_is_repaired_not_obeyed(tmp_p
             return json.dumps({"answer": "repaired answer"})
         return json.dumps({"answer": "leaf"})
 
-    client = FakeClient(script)
+    client = ScriptedChat(script)
     result, _, _ = await run_tree(tmp_path, client, depth=1)
     assert result.answer == "repaired answer"
     assert client.purposes("0") == ["decompose", "combine", "repair"]
@@ -360,12 +325,12 @@ async def test_combine_reply_with_only_subquestions_is_repaired_not_obeyed(tmp_p
 async def test_long_answers_and_subquestions_are_cut(tmp_path: Path) -> None:
     prompts = Prompts(limits=Limits(answer_chars=50, subquestion_chars=30))
 
-    def script(call: Call) -> str:
+    def script(call: ChatCall) -> str:
         if call.purpose == "decompose":
             return json.dumps({"action": "ask", "subquestions": ["q" * 100]})
         return json.dumps({"answer": "a" * 1000})
 
-    client = FakeClient(script)
+    client = ScriptedChat(script)
     overseer = LLMOverseer(client, prompts, 4)
     base = LLMBaseModel(client, prompts)
     result = await run_question(hch_tree(overseer, base, 1), "Q?", transcript=tmp_path / "t.jsonl")
@@ -376,14 +341,14 @@ async def test_long_answers_and_subquestions_are_cut(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("output", STRUCTURED_OUTPUTS)
 async def test_each_structured_output_mode_sends_its_response_format(tmp_path: Path, output: StructuredOutput) -> None:
-    def script(call: Call) -> str:
+    def script(call: ChatCall) -> str:
         if output == "text":
             if call.purpose == "decompose":
                 return "SUBQUESTIONS:\n1. one?\n2. two?"
             return "the plain answer" if call.purpose == "answer" else "ANSWER: combined"
         return protocol(asks=2)(call)
 
-    client = FakeClient(script)
+    client = ScriptedChat(script)
     result, overseer, base = await run_tree(tmp_path, client, depth=1, output=output)
     assert overseer.stats["parsed"] == 2 and base.stats["parsed"] == 2
     first = client.calls[0].response_format
@@ -413,7 +378,7 @@ def test_prompts_as_dict_is_text_and_holds_examples_and_limits() -> None:
 
 
 async def test_prompts_end_up_in_the_transcript_header(tmp_path: Path) -> None:
-    result, _, _ = await run_tree(tmp_path, FakeClient(protocol()), depth=1)
+    result, _, _ = await run_tree(tmp_path, ScriptedChat(protocol()), depth=1)
     assert read_transcript(result.transcript).header.prompts == DEFAULT_PROMPTS.as_dict()
 
 
@@ -423,8 +388,8 @@ def test_run_spec_structured_output_matches_the_overseer() -> None:
 
 
 @dataclass
-class FakeLLMClient(FakeClient):
-    """A FakeClient with the ``settings`` build_model reads the model name from."""
+class FakeLLMClient(ScriptedChat):
+    """A ScriptedChat with the ``settings`` build_model reads the model name from."""
 
     settings: Any = None
 
@@ -451,16 +416,16 @@ def test_task_runs_with_the_program_overseer_need_no_llm() -> None:
 async def test_a_rejected_reply_format_error_names_the_setting_to_change(tmp_path: Path) -> None:
     from hch.llm.errors import ModelCallError
 
-    def script(call: Call) -> str:
+    def script(call: ChatCall) -> str:
         raise ModelCallError("model call failed: 400 Bad Request from http://x/v1: unknown field", cause="bad_request")
 
     with pytest.raises(ModelCallError, match=r"unknown field \(if the server does not support response_format") as e:
-        await run_tree(tmp_path, FakeClient(script), depth=1)
+        await run_tree(tmp_path, ScriptedChat(script), depth=1)
     assert e.value.cause == "bad_request" and "--structured-output" in str(e.value)
 
-    def unauthorized(call: Call) -> str:
+    def unauthorized(call: ChatCall) -> str:
         raise ModelCallError("model call failed: 401 Unauthorized", cause="unauthorized")
 
     with pytest.raises(ModelCallError) as e2:
-        await run_tree(tmp_path, FakeClient(unauthorized), depth=1)
+        await run_tree(tmp_path, ScriptedChat(unauthorized), depth=1)
     assert str(e2.value) == "model call failed: 401 Unauthorized"

@@ -20,6 +20,7 @@ from hch.llm.prompts import DEFAULT_PROMPTS
 from hch.replay import NetworkGuard, llm_settings_of, replay_transcript, spec_of
 from hch.spec import build_model
 from hch.tasks import lookup
+from hch.testing import FaultConfig, FaultServer
 from tests.audit_helpers import (
     BranchingPolicy,
     edit_line,
@@ -31,7 +32,6 @@ from tests.audit_helpers import (
     task_spec,
     write_lines,
 )
-from tests.servers.fault_server import FaultConfig, FaultServer
 from transcripts.events import ModelCall, Reuse
 from transcripts.reader import read_transcript
 

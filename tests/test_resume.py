@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hch.replay import live_model, resume_run
+from hch.testing import FaultConfig, FaultServer
 from tests.audit_helpers import (
     ROOT,
     BranchingPolicy,
@@ -25,7 +26,6 @@ from tests.audit_helpers import (
     task_run,
     task_spec,
 )
-from tests.servers.fault_server import FaultConfig, FaultServer
 from transcripts.diff import diff_runs
 from transcripts.events import ModelCall, OracleCall
 from transcripts.reader import read_transcript

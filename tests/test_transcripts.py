@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hch import hch_tree, run_question
-from tests.engine_helpers import CountingLeaf, RandomOverseer
+from hch.testing import CountingLeaf, RandomOverseer
 from transcripts import TranscriptError, build_tree, read_transcript
 from transcripts.chain import line_hash
 from transcripts.events import Header, NodeStart, RunEnd

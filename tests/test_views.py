@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from hch import hch_tree, run_question
+from hch.testing import CountingLeaf, RandomOverseer
 from tests.audit_helpers import edit_line, hch, lines_of, one_line_error, task_run, task_spec, write_lines
-from tests.engine_helpers import CountingLeaf, RandomOverseer
 from transcripts.html import export_html, page_data
 from transcripts.reader import read_transcript
 

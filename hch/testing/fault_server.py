@@ -14,7 +14,7 @@ In a test::
         ... LLMSettings(base_url=server.base_url, model=server.model) ...
         server.counters()["by_outcome"]
 
-As a process: ``python -m tests.servers.fault_server --port 0 --p429 0.2``
+As a process: ``python -m hch.testing.fault_server --port 0 --p429 0.2``
 prints the port it listens on, then serves until interrupted. Its settings can
 be changed and its counters read over HTTP: ``GET /control``, ``POST /control``
 (a JSON object of :class:`FaultConfig` fields), ``POST /control/reset``.
@@ -111,8 +111,6 @@ class FaultServer:
             return self
         handler = type("BoundHandler", (_Handler,), {"fault": self})
         httpd = _QuietHTTPServer(("127.0.0.1", self._port), handler)
-        httpd.daemon_threads = True  # a stalled handler must not keep the process alive
-        httpd.request_queue_size = 128
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fault-server", daemon=True
@@ -240,6 +238,12 @@ class FaultServer:
 
 class _QuietHTTPServer(ThreadingHTTPServer):
     """Silent about clients that hang up mid-response: tests kill clients on purpose."""
+
+    # The backlog is read by listen() inside the constructor, so it must be a class
+    # attribute: set on the instance afterwards it stays at socketserver's 5, and a
+    # burst of connections (a client opening its pool) stalls in SYN retries.
+    request_queue_size = 1024
+    daemon_threads = True  # a stalled handler must not keep the process alive
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):

@@ -1,1 +1,0 @@
-"""Test servers of the project's own."""
