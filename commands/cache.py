@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from commands.common import JsonOpt, out, run_async
+from commands.common import JsonOpt, err, out, run_async
 
 cache_app = typer.Typer(
     name="cache",
@@ -48,12 +48,20 @@ def cache_clear() -> None:
     """Remove every entry (later runs call the model again)."""
     from hch.llm.cache import CallCache
 
-    async def go() -> int:
+    async def go() -> tuple[int, list[str]]:
         cache = CallCache()
         try:
-            return await cache.clear()
+            return await cache.clear(), cache.refused
         finally:
             await cache.aclose()
 
-    removed = run_async(go)
-    out.print(f"removed {removed} entries from {CallCache().path}", markup=False, soft_wrap=True)
+    removed, refused = run_async(go)
+    path = CallCache().path
+    out.print(f"removed {removed} entries from {path}", markup=False, soft_wrap=True)
+    if refused:
+        names = ", ".join(repr(name) for name in refused)
+        err.print(
+            f"warning: {len(refused)} cache rows named files outside the cache; left alone: {names}",
+            markup=False,
+            soft_wrap=True,
+        )

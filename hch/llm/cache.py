@@ -8,6 +8,13 @@ Two facts about diskcache shape this module:
   from which to unpickle (anyone who can write there could run code). So the
   cache is opened with ``eviction_policy="none"`` and a :class:`JSONTextDisk`
   that stores every value as JSON text and refuses to read a pickled row.
+- A row may name a value file, and diskcache reads, deletes (with its emptied
+  parent folders) whatever file a row names, absolute or climbing out with
+  ``..``. Anyone who can write the cache directory could then make the next run
+  or ``hch cache clear`` read or delete the user's files. So every value is
+  stored inline in SQLite (no row this module writes names a file), and a row
+  that names a file outside the cache directory is refused and reported, never
+  opened or removed.
 - It does SQLite I/O synchronously. Every operation here runs in a worker
   thread (``asyncio.to_thread``) so the event loop never waits on the disk.
 """
@@ -16,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,18 +35,39 @@ import diskcache  # type: ignore[import-untyped]
 
 from hch.paths import cache_dir
 
+log = logging.getLogger("hch.llm")
+
 
 class UnsafeCacheEntry(Exception):
-    """A cache row that is not JSON text (for example, pickled by another program)."""
+    """A cache row that is not JSON text (for example, pickled by another program),
+    or that names a value file outside the cache directory."""
 
 
 class JSONTextDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache is untyped
-    """A diskcache Disk that stores values as JSON text and never unpickles.
+    """A diskcache Disk that stores values as JSON text, inline, and never unpickles.
 
     Keys must be str (stored as is). Values are serialised with ``json.dumps``
-    and kept as text, inline in SQLite when small and in a ``.val`` text file
-    otherwise; both are readable with any SQLite or text tool.
+    and kept as text in SQLite, whatever their size, readable with any SQLite
+    tool. Rows written by older versions may name a ``.val`` text file inside
+    the cache directory; those are still read and removed. A row naming any
+    other file is refused: reading raises :class:`UnsafeCacheEntry`, removing
+    leaves the file alone and adds the name to :attr:`refused`.
     """
+
+    def __init__(self, directory: str, **kwargs: Any) -> None:
+        super().__init__(directory, **kwargs)
+        self._root = Path(directory).resolve()
+        self.refused: list[str] = []
+        """Value-file names of rows that pointed outside the cache directory, in the order refused."""
+
+    def _confined(self, filename: str) -> Path | None:
+        """The path a row's ``filename`` names, or None when it leads outside the cache directory."""
+        lexical = Path(os.path.normpath(self._root / filename))  # an absolute filename replaces the root
+        if lexical == self._root or not lexical.is_relative_to(self._root):
+            return None
+        if not lexical.resolve().is_relative_to(self._root):  # a symlink inside pointing out
+            return None
+        return lexical
 
     def put(self, key: Any) -> tuple[Any, bool]:
         if type(key) is not str:
@@ -53,16 +83,40 @@ class JSONTextDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache is untype
         if read:
             raise TypeError("file-like cache values are not supported")
         text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
-        result: tuple[int, int, str | None, Any] = super().store(text, False, key=key)
-        return result
+        return 0, diskcache.core.MODE_RAW, None, text
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
         if mode not in (diskcache.core.MODE_RAW, diskcache.core.MODE_TEXT) or read:
             raise UnsafeCacheEntry(f"cache row has storage mode {mode}, not JSON text: refusing to read it")
-        text = super().fetch(mode, filename, value, False)
+        if filename is not None:
+            path = self._confined(filename)
+            if path is None:
+                raise UnsafeCacheEntry(f"cache row names a file outside the cache, {filename!r}: refusing to read it")
+            text = path.read_text(encoding="utf-8")
+        else:
+            text = value
         if not isinstance(text, str):
             raise UnsafeCacheEntry("cache row is not text")
         return json.loads(text)
+
+    def remove(self, file_path: str) -> None:
+        path = self._confined(file_path)
+        if path is None:
+            self.refused.append(file_path)
+            return
+        # As diskcache does: another process may be removing the same file.
+        try:
+            path.unlink()
+        except OSError:
+            return
+        # Folders emptied by the removal go too, up to but never including the cache directory.
+        parent = path.parent
+        while parent != self._root and parent.is_relative_to(self._root):
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
 
 
 @dataclass(frozen=True)
@@ -91,6 +145,8 @@ class CallCache:
         self._open_lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.refused: list[str] = []
+        """Value files named by rows that pointed outside the cache: neither read nor removed."""
 
     @property
     def path(self) -> Path:
@@ -104,6 +160,7 @@ class CallCache:
                 # Private: cached prompts and answers may be as sensitive as the run itself.
                 self._path.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self._cache = diskcache.Cache(str(self._path), eviction_policy="none", disk=JSONTextDisk)
+                self._cache.disk.refused = self.refused
             return self._cache
 
     async def get(self, key: str) -> dict[str, Any] | None:
@@ -124,7 +181,10 @@ class CallCache:
         await asyncio.to_thread(self._set, key, value)
 
     def _set(self, key: str, value: dict[str, Any]) -> None:
-        self._db().set(key, value)
+        refused = len(self.refused)
+        self._db().set(key, value)  # replacing a row removes the value file it named
+        for name in self.refused[refused:]:
+            log.warning("model-call cache %s: a row named a file outside the cache, %r: left alone", self._path, name)
 
     async def stats(self) -> CacheStats:
         """Entries, size on disk, and this process's hits and misses."""
@@ -140,7 +200,10 @@ class CallCache:
         return entries, size
 
     async def clear(self) -> int:
-        """Remove every entry; return how many there were."""
+        """Remove every entry; return how many there were.
+
+        Files outside the cache named by rows are left alone and listed in :attr:`refused`.
+        """
         return await asyncio.to_thread(self._clear)
 
     def _clear(self) -> int:
