@@ -37,6 +37,30 @@ class TaskSpec(BaseModel):
     size: int | None = None
 
 
+class ProposalSpec(BaseModel):
+    """A run that proposes one candidate answer (see :mod:`operators.proposals`).
+
+    On a task, the candidate is the true answer made wrong with probability
+    ``noise`` (deterministic from ``seed``, the question and ``index``); on free
+    text, it is the base LLM's sample number ``index``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=0)
+    noise: float | None = Field(default=None, ge=0.0, le=1.0)
+    seed: int = 0
+
+
+class ApprovalSpec(BaseModel):
+    """A run in which the overseer rates a candidate answer (see :mod:`operators.approval`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str
+    candidate: str
+
+
 class RunSpec(BaseModel):
     """A question, the tree's bounds, and who works the nodes."""
 
@@ -56,6 +80,10 @@ class RunSpec(BaseModel):
     """The model's settings (``LLMSettings.public()``, no key) when an LLM works or drafts any node."""
     structured_output: Literal["json_schema", "json_object_schema", "json_object", "text"] = "json_schema"
     """How the LLM's replies are constrained (see ``hch.llm.overseer.StructuredOutput``)."""
+    proposal: ProposalSpec | None = None
+    """Set when the run proposes a candidate answer to ``question`` (approval-based amplification)."""
+    approval: ApprovalSpec | None = None
+    """Set when the run's overseer rates a candidate answer (approval-based amplification)."""
 
 
 def check_bounds(depth: int, budget: int | None, max_subquestions: int) -> None:
@@ -81,6 +109,11 @@ def needs_llm(spec: RunSpec) -> bool:
 def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
     """The HCH tree the spec describes; ``llm`` is the run's model client when :func:`needs_llm`."""
     check_bounds(spec.depth, spec.budget, spec.max_subquestions)
+    if spec.proposal is not None or spec.approval is not None:
+        # Imported here: the operators build on the engine, not the other way round.
+        from operators.models import build_operator_model
+
+        return build_operator_model(spec, llm=llm)
     overseer: Overseer | None = None
     base: Model | None = None
     drafter: Drafter | None = None

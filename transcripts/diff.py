@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transcripts.events import (
+    Approval,
     Ask,
     Event,
     HumanInput,
@@ -91,6 +92,10 @@ def step_of(event: Event) -> tuple[str, Step] | None:
     if isinstance(event, NodeAnswer):
         text = f"answer {_short(event.answer)} (spent {event.spent})"
         return event.node_id, Step("answer", (event.answer, event.spent), text, event.seq)
+    if isinstance(event, Approval):
+        text = f"approval {event.approval:g} ({event.verdict}) of {_short(event.candidate)}"
+        verdict = (event.question, event.candidate, event.approval, event.verdict, event.overseer_answer)
+        return event.node_id, Step("approval", verdict, text, event.seq)
     if isinstance(event, NodeError):
         text = f"error {event.error_type}: {event.message}"
         return event.node_id, Step("error", (event.error_type, event.message), text, event.seq)

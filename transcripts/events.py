@@ -158,8 +158,43 @@ class RunEnd(_Event):
     stats: dict[str, int] = Field(default_factory=dict)
 
 
+# -- approval-based amplification ---------------------------------------------
+
+
+class Approval(_Event):
+    """The overseer's approval of a candidate answer, with what it saw.
+
+    ``evidence`` lists the subquestions the overseer asked (with the answer it
+    got, the child's id and whether it was worked, reused or refused);
+    ``overseer_answer`` is the answer it worked out itself, or the LLM's reply;
+    ``verdict`` is ``confirmed``, ``refuted`` or ``uncertain`` for a
+    programmatic check and ``rated`` for a score an LLM gave.
+    """
+
+    kind: Literal["approval"] = "approval"
+    node_id: str
+    question: str
+    candidate: str
+    approval: float
+    verdict: Literal["confirmed", "refuted", "uncertain", "rated"]
+    reason: str
+    evidence: list[dict[str, str]] = Field(default_factory=list)
+    overseer_answer: str | None = None
+
+
 Event = Annotated[
-    Header | NodeStart | Ask | Reuse | Refusal | OracleCall | ModelCall | HumanInput | NodeAnswer | NodeError | RunEnd,
+    Header
+    | NodeStart
+    | Ask
+    | Reuse
+    | Refusal
+    | OracleCall
+    | ModelCall
+    | HumanInput
+    | NodeAnswer
+    | NodeError
+    | RunEnd
+    | Approval,
     Field(discriminator="kind"),
 ]
 

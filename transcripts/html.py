@@ -335,6 +335,19 @@ _SCRIPT = r"""
     } else if (e.kind === "ask") {
       box.appendChild(el("div", "title", "asked " + e.questions.length + " subquestion(s)"));
       e.questions.forEach(function (q) { box.appendChild(pre(q)); });
+    } else if (e.kind === "approval") {
+      box.appendChild(el("div", "title", "approval " + e.approval + " \u00b7 " + e.verdict));
+      box.appendChild(el("div", "role", "question")); box.appendChild(pre(e.question));
+      box.appendChild(el("div", "role", "candidate")); box.appendChild(pre(e.candidate));
+      e.evidence.forEach(function (x) {
+        var how = x.status !== "worked" ? " (" + x.status + ")" : "";
+        box.appendChild(el("div", "role", "asked " + x.child_id + how));
+        box.appendChild(pre(x.subquestion + " \u2192 " + x.answer));
+      });
+      if (e.overseer_answer !== null) {
+        box.appendChild(el("div", "role", "overseer's answer")); box.appendChild(pre(e.overseer_answer));
+      }
+      box.appendChild(el("div", "role", "reason")); box.appendChild(pre(e.reason));
     } else if (e.kind === "error") {
       box.appendChild(el("div", "title", "error"));
       box.appendChild(pre(e.error_type + ": " + e.message));

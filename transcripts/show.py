@@ -22,6 +22,7 @@ from rich.tree import Tree
 from hch.errors import UsageError
 from transcripts.diff import RunDiff
 from transcripts.events import (
+    Approval,
     Ask,
     Event,
     HumanInput,
@@ -114,6 +115,9 @@ def _label(node: TreeNode, width: int) -> Text:
         text.append("  … unfinished", style="yellow")
     else:
         text.append(f"  → {clip(node.answer, width)}", style="green")
+    approvals = [e for e in node.events if isinstance(e, Approval)]
+    if approvals:
+        text.append(f"  ✓ approval {approvals[-1].approval:g} ({approvals[-1].verdict})", style="magenta")
     stats = node_stats(node)
     facts = [node.worker or "?"]
     if stats.model_calls:
@@ -220,8 +224,33 @@ def _call_rows(events: list[Event]) -> Iterator[RenderableType]:
             yield Panel(Group(*parts), title=f"person · {event.seconds:.1f}s", title_align="left", border_style="cyan")
         elif isinstance(event, Ask):
             yield Text.assemble(("asked ", "bold"), " | ".join(event.questions))
+        elif isinstance(event, Approval):
+            yield _approval_panel(event)
         elif isinstance(event, NodeError):
             yield Text(f"error {event.error_type}: {event.message}", style="red")
+
+
+def _approval_panel(event: Approval) -> Panel:
+    """What the overseer saw when it rated a candidate, and its approval."""
+    parts: list[RenderableType] = [
+        Text.assemble(("question  ", "bold"), event.question),
+        Text.assemble(("candidate ", "bold"), event.candidate),
+    ]
+    for item in event.evidence:
+        parts.append(
+            Text.assemble(
+                ("asked ", "bold"),
+                f"{item.get('child_id', '?')} {item.get('subquestion', '')} → ",
+                (item.get("answer", ""), "green"),
+                (f" ({item['status']})" if item.get("status", "worked") != "worked" else "", "dim"),
+            )
+        )
+    if event.overseer_answer is not None:
+        parts.append(Text.assemble(("overseer's answer ", "bold"), event.overseer_answer))
+    parts.append(Text.assemble(("reason ", "bold"), event.reason))
+    title = f"approval {event.approval:g} · {event.verdict}"
+    style = {"confirmed": "green", "refuted": "red"}.get(event.verdict, "yellow")
+    return Panel(Group(*parts), title=escape(title), title_align="left", border_style=style)
 
 
 def render_node(transcript: Transcript, node_id: str) -> RenderableType:

@@ -1,0 +1,27 @@
+"""The models an operator's run spec can name, rebuilt from it by :func:`hch.spec.build_model`.
+
+A transcript's header holds the run's :class:`~hch.spec.RunSpec`; when the
+spec names a proposal or an approval rating, the engine asks this module for
+the tree, so ``hch replay`` rebuilds exactly what the operator ran.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hch.protocols import Model
+from hch.spec import RunSpec
+
+if TYPE_CHECKING:
+    from hch.llm.client import LLMClient
+
+
+def build_operator_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
+    """The proposer or the approval tree ``spec`` describes."""
+    if spec.proposal is not None:
+        from operators.proposals import build_proposer
+
+        return build_proposer(spec, llm)
+    from operators.approval.approver import build_approval_tree
+
+    return build_approval_tree(spec, llm)
