@@ -21,6 +21,7 @@ from rich.markup import escape
 from hch.errors import HCHError, UsageError
 from hch.human.build import check_mode, parse_depths
 from hch.tasks import Instance, find_task, load_instances
+from operators.questions import QuestionSet, question_set
 from transcripts.reader import TranscriptError
 
 out = Console(highlight=False)
@@ -205,6 +206,29 @@ def who_works(overseer: str | None, human_depths: str | None, mode: str, depth: 
     if human_mode != "direct" and chosen != "human" and not depths:
         raise UsageError(f"--mode {human_mode} is how a person works a node: add --overseer human or --human-depths")
     return {"overseer": chosen, "human_depths": depths, "human_mode": human_mode}
+
+
+# Options every operator command (amplify, iterate, approve, rrm, debate, ...) takes:
+# --task/--seed/--size/--n for generated questions (the same seed gives the same
+# questions as `hch eval`), or --questions FILE for free text; the model options
+# above; --json.
+NOpt = Annotated[int, typer.Option("--n", help="Questions: generated task instances (or the first N of --questions).")]
+QuestionsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--questions",
+        help='Free-text questions: a JSONL file, one object a line: {"question": "...", "reference": "..."} '
+        "(reference optional).",
+    ),
+]
+
+
+def operator_questions(task: str | None, n: int, seed: int, size: int, questions: Path | None) -> QuestionSet:
+    """The questions an operator command's flags name (UsageError if they are bad).
+
+    The model options are turned into RunSpec fields by :func:`llm_fields`, as for ``run``.
+    """
+    return question_set(task, n, seed, size, questions, limit_free=True)
 
 
 TranscriptArg = Annotated[Path, typer.Argument(help="A transcript (.jsonl) written by `hch run`.")]

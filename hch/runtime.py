@@ -19,6 +19,7 @@ from hch.spec import RunSpec, build_model, needs_llm
 from transcripts.events import JSONValue
 
 if TYPE_CHECKING:
+    from hch.llm.client import LLMClient
     from hch.llm.settings import LLMSettings
 
 
@@ -55,6 +56,34 @@ def settings_of(spec: RunSpec) -> LLMSettings:
     return LLMSettings(**spec.llm)
 
 
+@dataclass(frozen=True)
+class OpenClient:
+    """A model client open for one or many runs, and what the header should say served it."""
+
+    client: LLMClient
+    header: dict[str, JSONValue] = field(default_factory=dict)
+
+
+@asynccontextmanager
+async def open_model_client(
+    settings: LLMSettings, *, notify: Callable[[str], None] | None = None
+) -> AsyncIterator[OpenClient]:
+    """One model client (and the embedded model's server, when that is the endpoint), open until the block ends.
+
+    A run opens one (:func:`open_run`); a batch of runs opens one and shares it
+    (:mod:`operators.batch`), so its semaphore bounds the calls of all of them.
+    """
+    from hch.llm.embedded import EmbeddedServer, is_embedded, open_client
+
+    server = EmbeddedServer() if is_embedded(settings) else None
+    if server is not None and notify is not None:
+        notify("starting the embedded model (SmolLM2-135M, llama.cpp on 127.0.0.1) ...")
+    async with open_client(settings, server=server) as client:
+        # What served the run: the embedded server's file, version, pid, port and log.
+        header: dict[str, JSONValue] = {"embedded": server.describe()} if server is not None else {}
+        yield OpenClient(client, header)
+
+
 @asynccontextmanager
 async def open_run(
     spec: RunSpec,
@@ -71,13 +100,5 @@ async def open_run(
     if not needs_llm(spec):
         yield OpenRun(build_model(spec))
         return
-    from hch.llm.embedded import EmbeddedServer, is_embedded, open_client
-
-    settings = settings or settings_of(spec)
-    server = EmbeddedServer() if is_embedded(settings) else None
-    if server is not None and notify is not None:
-        notify("starting the embedded model (SmolLM2-135M, llama.cpp on 127.0.0.1) ...")
-    async with open_client(settings, server=server) as client:
-        # What served the run: the embedded server's file, version, pid, port and log.
-        header: dict[str, JSONValue] = {"embedded": server.describe()} if server is not None else {}
-        yield OpenRun(build_model(spec, llm=client), prompts_for(spec), header)
+    async with open_model_client(settings or settings_of(spec), notify=notify) as opened:
+        yield OpenRun(build_model(spec, llm=opened.client), prompts_for(spec), opened.header)
