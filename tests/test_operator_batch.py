@@ -15,9 +15,9 @@ from hch.node import Node
 from hch.protocols import Model
 from hch.spec import RunSpec, TaskSpec, build_model
 from hch.tasks import find_task
+from hch.testing.fault_server import FaultConfig, FaultServer
 from operators.batch import open_batch, run_batch
 from tests.audit_helpers import BranchingPolicy, hch
-from tests.servers.fault_server import FaultConfig, FaultServer
 from transcripts.reader import read_transcript
 from transcripts.verify import verify_transcript
 
