@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from commands.common import JsonOpt, TranscriptArg, err, fail, out, read_transcript_or_fail, run_async
+from commands.common import (
+    JsonOpt,
+    TranscriptArg,
+    TrustEditedOpt,
+    fail,
+    integrity_or_fail,
+    out,
+    read_transcript_or_fail,
+    run_async,
+)
 from hch.errors import UsageError
 from transcripts.reader import TranscriptError
 
@@ -27,31 +36,32 @@ def replay(
         typer.Option("--transcript", help="Where to write the replay's transcript (default under $HCH_HOME)."),
     ] = None,
     as_json: JsonOpt = False,
+    trust_edited: TrustEditedOpt = False,
 ) -> None:
     """Re-execute a run offline from its transcript and say whether every node matches.
 
     Recorded model responses, oracle answers and human inputs are fed back by
     tree position and request hash; nothing reaches the network or the
     terminal. Exit 0 and "identical", or exit 1 naming the first divergent
-    node with what was expected and what was produced.
+    node with what was expected and what was produced. A file that fails
+    `hch verify` is refused (exit 2) unless --trust-edited is given.
     """
     from hch.replay import offline_model, replay_transcript, spec_of
-    from transcripts.verify import verify_transcript
 
     original = read_transcript_or_fail(transcript)
     if original.end is None:
         fail(f"{original.cut}: a replay compares with a finished run; resume this one with `hch run --resume`", 2)
     try:
         spec_of(original)
-        check = verify_transcript(transcript)
-        if not check.ok:
-            err.print(f"note: the file fails verification: {check.summary()}; replaying it as it is", markup=False)
     except TranscriptError as exc:
         fail(str(exc), 2)
+    integrity = integrity_or_fail(original, action="replay", trust_edited=trust_edited)
 
     async def go() -> Any:
         async with offline_model(original) as (model, prompts, guard):
-            return await replay_transcript(original, model, transcript=out_path, prompts=prompts, guard=guard)
+            return await replay_transcript(
+                original, model, transcript=out_path, prompts=prompts, guard=guard, integrity=integrity
+            )
 
     report = run_async(go)
     if as_json:

@@ -232,6 +232,24 @@ def operator_questions(task: str | None, n: int, seed: int, size: int, questions
 
 
 TranscriptArg = Annotated[Path, typer.Argument(help="A transcript (.jsonl) written by `hch run`.")]
+TrustEditedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-edited",
+        help="Build on a transcript that fails `hch verify` (edited, reordered, spliced) anyway; the new "
+        "transcript's header records that it came from an unverified file.",
+    ),
+]
+
+
+def integrity_or_fail(original: Any, *, action: str, trust_edited: bool) -> Any:
+    """Verify the transcript ``action`` (replay, resume) builds on; a one-line error (exit 2) if it fails."""
+    from hch.integrity import check_integrity
+
+    try:
+        return check_integrity(original, allow_cut=action == "resume", trust_edited=trust_edited, action=action)
+    except TranscriptError as exc:
+        fail(f"{exc} (--trust-edited to {action} it anyway)", 2)
 
 
 def read_transcript_or_fail(path: Path) -> Any:

@@ -34,8 +34,10 @@ from commands.common import (
     TaskOpt,
     TemperatureOpt,
     TimeoutOpt,
+    TrustEditedOpt,
     err,
     fail,
+    integrity_or_fail,
     llm_fields,
     out,
     read_transcript_or_fail,
@@ -143,11 +145,14 @@ def run(
         Path | None,
         typer.Option("--resume", help="Continue a killed run from its transcript (question and flags come from it)."),
     ] = None,
+    trust_edited: TrustEditedOpt = False,
 ) -> None:
     """Run a question through a depth-k HCH tree and print its answer."""
     if resume is not None:
-        _resume_run(ctx, resume, transcript, as_json)
+        _resume_run(ctx, resume, transcript, as_json, trust_edited)
         return
+    if trust_edited:
+        fail("--trust-edited applies to --resume (a run that builds on a transcript)", 2)
     try:
         check_bounds(depth, budget, max_subquestions)
         who = who_works(overseer, human_depths, mode, depth, task is None and facts is None)
@@ -308,10 +313,10 @@ def tasks(as_json: JsonOpt = False) -> None:
     )
 
 
-_RESUME_ALLOWED = {"transcript", "as_json", "resume"}
+_RESUME_ALLOWED = {"transcript", "as_json", "resume", "trust_edited"}
 
 
-def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_json: bool) -> None:
+def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_json: bool, trust_edited: bool) -> None:
     """`hch run --resume`: continue a cut run; the question and flags come from its header."""
     from hch.replay import check_resume_flags, live_model, resume_run, spec_of
 
@@ -326,6 +331,7 @@ def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_js
         overrides = check_resume_flags(spec, given, resume)
     except (UsageError, TranscriptError) as exc:
         fail(str(exc), 2)
+    integrity = integrity_or_fail(original, action="resume", trust_edited=trust_edited)
     expected = find_task(spec.task.name).solve(spec.task.facts, spec.question) if spec.task is not None else None
     run_id = new_run_id()
     path = transcript or default_transcript_path(run_id)
@@ -335,7 +341,13 @@ def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_js
         async with live_model(original, **overrides) as (model, prompts):
             with live or nullcontext():
                 return await resume_run(
-                    original, model, transcript=path, prompts=prompts, listeners=[live] if live else [], run_id=run_id
+                    original,
+                    model,
+                    transcript=path,
+                    prompts=prompts,
+                    listeners=[live] if live else [],
+                    run_id=run_id,
+                    integrity=integrity,
                 )
 
     resumed = run_async(go, transcript_hint=path)

@@ -15,6 +15,9 @@ ended by an error): the same tree is run again with the transcript's records
 given back (``strict=False``), so completed calls are taken from the file and
 only unfinished work is done live. It writes a new, complete transcript whose
 header records ``resumed_from``; the old file is left untouched.
+
+Both first verify the chain of the file they read (:mod:`hch.integrity`) and
+refuse one that was edited, reordered or spliced, unless told to trust it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import httpx2
 
 from hch.errors import UsageError
 from hch.executor import DEFAULT_MAX_SUBQUESTIONS, RunResult, default_transcript_path, new_run_id, run_question
+from hch.integrity import Integrity, check_integrity
 from hch.playback import Playback
 from hch.protocols import Model
 from hch.runtime import open_run, prompts_for
@@ -99,13 +103,14 @@ def _inherited_settings(header: Header) -> dict[str, JSONValue]:
     return {k: v for k, v in header.settings.items() if k not in _ENGINE_SETTINGS and k not in _LINEAGE}
 
 
-def _lineage(transcript: Transcript) -> dict[str, JSONValue]:
+def _lineage(transcript: Transcript, integrity: Integrity) -> dict[str, JSONValue]:
     return {
         "path": str(transcript.path),
         "run_id": transcript.header.run_id,
         "lines": len(transcript.events) + 1,
         "head": head_hash(transcript),
         "cut": transcript.cut,
+        **integrity.lineage(),
     }
 
 
@@ -248,17 +253,25 @@ async def replay_transcript(
     listeners: Iterable[Listener] = (),
     prompts: dict[str, str] | None = None,
     guard: NetworkGuard | None = None,
+    trust_edited: bool = False,
+    integrity: Integrity | None = None,
 ) -> ReplayReport:
     """Re-run ``original`` with ``model`` from its records only, and compare.
 
     ``model`` must be built from the transcript's spec by a caller that cut it
     off from the network and the terminal (see :func:`hch.spec.build_model`);
     ``prompts`` are the prompts it uses today (recorded in the replay's header).
+    A file that fails verification raises
+    :class:`~hch.integrity.UnverifiedTranscript` unless ``trust_edited``;
+    ``integrity`` is a :func:`~hch.integrity.check_integrity` result the caller
+    already has for ``original`` (it is not checked again).
     """
     if original.end is None:
         raise UsageError(
             f"{original.cut}: a replay compares with a finished run; resume this one with `hch run --resume`"
         )
+    if integrity is None:
+        integrity = check_integrity(original, allow_cut=False, trust_edited=trust_edited, action="replay")
     bounds = bounds_of(original)
     run_id = new_run_id()
     default = default_transcript_path(run_id)
@@ -277,7 +290,7 @@ async def replay_transcript(
                 transcript=path,
                 budget=bounds.budget,
                 max_subquestions=bounds.max_subquestions,
-                settings={**_inherited_settings(original.header), "replay_of": _lineage(original)},
+                settings={**_inherited_settings(original.header), "replay_of": _lineage(original, integrity)},
                 prompts=prompts,
                 listeners=listeners,
                 run_id=run_id,
@@ -376,8 +389,17 @@ async def resume_run(
     listeners: Iterable[Listener] = (),
     prompts: dict[str, str] | None = None,
     run_id: str | None = None,
+    trust_edited: bool = False,
+    integrity: Integrity | None = None,
 ) -> ResumeResult:
-    """Run ``original`` again with its recorded calls given back; write a new transcript."""
+    """Run ``original`` again with its recorded calls given back; write a new transcript.
+
+    A file whose chain fails verification for any reason but being cut short
+    raises :class:`~hch.integrity.UnverifiedTranscript` unless
+    ``trust_edited``; ``integrity`` is as for :func:`replay_transcript`.
+    """
+    if integrity is None:
+        integrity = check_integrity(original, allow_cut=True, trust_edited=trust_edited, action="resume")
     bounds = bounds_of(original)
     run_id = run_id or new_run_id()
     path = transcript or default_transcript_path(run_id)
@@ -393,7 +415,7 @@ async def resume_run(
         max_subquestions=bounds.max_subquestions,
         settings={
             **_inherited_settings(original.header),
-            "resumed_from": {**_lineage(original), "at": datetime.now(UTC).isoformat(timespec="seconds")},
+            "resumed_from": {**_lineage(original, integrity), "at": datetime.now(UTC).isoformat(timespec="seconds")},
         },
         prompts=prompts,
         listeners=listeners,

@@ -62,12 +62,15 @@ def test_an_edited_oracle_answer_is_named_as_the_divergence(run_file: Path, hch_
     call = json.loads(lines[index])
     edited = write_lines(tmp_path / "edited.jsonl", edit_line(lines, index, answer="999"))
     proc = hch("replay", str(edited), "--json", home=hch_home)
+    assert proc.returncode == 2  # a file that fails verification is refused (tests/test_integrity_first.py)
+    assert f"{edited}:{index + 1}: edited" in one_line_error(proc)
+    # Replayed on purpose, the edit is named where it changes the tree.
+    proc = hch("replay", str(edited), "--json", "--trust-edited", home=hch_home)
     assert proc.returncode == 1, proc.stderr
     first = json.loads(proc.stdout)["first_divergence"]
     assert first["node_id"] == call["node_id"]
     assert first["produced"] != first["expected"]
-    assert "fails verification" in proc.stderr  # the replay says the file was tampered with
-    proc = hch("replay", str(edited), home=hch_home)
+    proc = hch("replay", str(edited), "--trust-edited", home=hch_home)
     assert proc.returncode == 1
     assert proc.stdout.startswith(f"diverged at node {call['node_id']} ")
     assert "expected" in proc.stdout and "produced" in proc.stdout
@@ -197,7 +200,7 @@ def test_an_edited_model_response_is_named_as_the_divergence(
     call = json.loads(lines[index])
     reply = {"answer": "EDITED"} if purpose != "decompose" else {"action": "ask", "subquestions": ["edited?"]}
     edited = write_lines(tmp_path / "edited.jsonl", edit_line(lines, index, response=json.dumps(reply)))
-    proc = hch("replay", str(edited), "--json", home=home)
+    proc = hch("replay", str(edited), "--json", "--trust-edited", home=home)
     assert proc.returncode == 1, proc.stderr
     first = json.loads(proc.stdout)["first_divergence"]
     assert first["node_id"] == call["node_id"]
