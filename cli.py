@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from commands import audit, cache, run
+from commands import approval, audit, cache, run
 
 app = typer.Typer(
     name="hch",
@@ -40,6 +40,7 @@ app.add_typer(cache.cache_app)
 # Operators: imitative amplification (amplify, distill, iterate, dataset).
 
 # Operators: approval-based amplification and recursive reward modeling.
+app.command("approve")(approval.approve_command)
 
 # Operators: debate.
 

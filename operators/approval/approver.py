@@ -25,11 +25,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from hch.amp import Amp
+from hch.amp import Amp, hch_tree
 from hch.errors import UsageError
 from hch.protocols import Model, Overseer
 from hch.spec import RunSpec
-from hch.tasks import UNKNOWN, find_task, lookup
+from hch.tasks import UNKNOWN, Task, find_task, lookup
 from hch.tasks.base import ProgrammaticOverseer, Rules, parse_answer
 from hch.workspace import Workspace
 from transcripts.events import Approval
@@ -168,6 +168,18 @@ class LLMApprover:
         return record(ws, shown, score, "rated", f"rated {score * RATING_SCALE:g} of {RATING_SCALE}", reply)
 
 
+def task_approval_tree(task: Task, facts: dict[str, Any], depth: int, consulted: Model | None = None) -> Model:
+    """Amp(M) rating candidates on a task: the approver over ``consulted`` (default: the task's depth-1 tree)."""
+    if depth < 1:
+        raise UsageError(f"an approval is Amp(M): the rating tree needs --depth 1 or more, got {depth}")
+    program = task.overseer(facts)
+    if not isinstance(program, ProgrammaticOverseer):
+        raise UsageError(f"task {task.name} has no programmatic overseer to check candidates with")
+    if consulted is None:
+        consulted = hch_tree(program, task.oracle(facts), depth - 1)
+    return Amp(TaskApprover(program.rules), consulted)
+
+
 def build_approval_tree(spec: RunSpec, llm: LLMClient | None) -> Model:
     """Amp(M) with the approver at the root and M a depth ``spec.depth - 1`` tree of the usual kind."""
     approval = spec.approval
@@ -185,10 +197,7 @@ def build_approval_tree(spec: RunSpec, llm: LLMClient | None) -> Model:
         task = find_task(spec.task.name)
         facts = task.validate_facts(spec.task.facts)
         task.parse_question(facts, approval.question)
-        program = task.overseer(facts)
-        if not isinstance(program, ProgrammaticOverseer):
-            raise UsageError(f"task {task.name} has no programmatic overseer to check candidates with")
-        return Amp(TaskApprover(program.rules), consulted)
+        return task_approval_tree(task, facts, spec.depth, consulted)
     if llm is None:
         raise UsageError(
             "rating free-text answers needs a model: give --model and --base-url, or use the embedded model"

@@ -1,0 +1,68 @@
+"""The best-of-n policy: a :class:`~hch.protocols.Model` that answers with the most-approved of K candidates.
+
+``best_of_n_policy(proposers, approver)`` is ``Amp(BestOfN(proposers), approver)``:
+at its node, the K proposers (depth-0 models, such as those of
+:mod:`operators.proposals`) propose candidates, their calls recorded at that
+node; the distinct candidates are rated concurrently as subquestions (each a
+rating question, :func:`~operators.approval.approver.rating_question`) by the
+approval tree; the answer is the most approved (ties: proposed most often,
+then proposed first). Being a Model, it can be used anywhere one is: the root
+of a run, or the base model of an HCH tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hch.amp import Amp
+from hch.protocols import Model
+from hch.workspace import Workspace
+from operators.approval.approver import parse_rating, rating_question
+from operators.approval.measure import Rating, best_of_n
+
+
+@dataclass(frozen=True)
+class BestOfN:
+    """The overseer of the best-of-n policy: propose K, have each distinct candidate rated, keep the best."""
+
+    proposers: Sequence[Model]
+    name: str = "best-of-n"
+
+    async def __call__(self, ws: Workspace) -> str:
+        node = ws.node
+        candidates = list(await asyncio.gather(*(p.answer(node) for p in self.proposers)))
+        votes = Counter(candidates)
+        # The most proposed first, so that when the bounds cut the batch the likeliest are rated.
+        distinct = sorted(votes, key=lambda c: (-votes[c], candidates.index(c)))
+        allowed = len(distinct)
+        while allowed > 0 and not ws.can_ask(allowed):
+            allowed -= 1
+        if allowed == 0:
+            return distinct[0]  # no room to ask: the most proposed candidate
+        rated = distinct[:allowed]
+        answers = await ws.ask(*(rating_question(ws.question, c) for c in rated))
+        approval = {c: _approval(a) for c, a in zip(rated, answers, strict=True)}
+        ratings = [
+            Rating(0, ws.question, i, c, approval[c], "rated", None) for i, c in enumerate(candidates) if c in approval
+        ]
+        return best_of_n(ratings).candidate
+
+
+def _approval(answer: str) -> float:
+    """The approval a rating tree answered (its answer is the approval in [0, 1]); 0 if unreadable."""
+    try:
+        value = float(answer)
+    except ValueError:
+        scaled = parse_rating(answer)
+        return scaled if scaled is not None else 0.0
+    return value if 0.0 <= value <= 1.0 else 0.0
+
+
+def best_of_n_policy(proposers: Sequence[Model], approver: Model) -> Model:
+    """The best-of-n policy over ``proposers``, rated by ``approver`` (an approval tree): a Model."""
+    if not proposers:
+        raise ValueError("a best-of-n policy needs at least one proposer")
+    return Amp(BestOfN(proposers), approver)

@@ -1,0 +1,134 @@
+"""Approval-based amplification: metrics, preference pairs, the best-of-n policy, and `hch approve` end to end."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from hch.amp import hch_tree
+from hch.executor import run_question
+from hch.spec import ProposalSpec
+from hch.tasks import find_task
+from operators.approval.approver import task_approval_tree
+from operators.approval.measure import Rating, best_of_n, measure, preference_pairs
+from operators.approval.policy import best_of_n_policy
+from operators.dataset import open_dataset, verify_dataset
+from operators.proposals import NoisyProposer
+from tests.audit_helpers import hch
+from transcripts.events import Approval
+from transcripts.reader import read_transcript
+
+
+def r(q: int, c: int, candidate: str, approval: float, correct: bool | None) -> Rating:
+    return Rating(q, f"q{q}", c, candidate, approval, "confirmed", correct)
+
+
+def test_best_of_n_takes_the_most_approved_and_breaks_ties_by_votes() -> None:
+    assert best_of_n([r(0, 0, "a", 0.0, False), r(0, 1, "b", 1.0, True)]).candidate == "b"
+    tied = [r(0, 0, "a", 0.5, False), r(0, 1, "b", 0.5, True), r(0, 2, "b", 0.5, True)]
+    assert best_of_n(tied).candidate == "b"
+    assert best_of_n([r(0, 0, "a", 0.5, None), r(0, 1, "b", 0.5, None)]).candidate == "a"
+
+
+def test_pairs_prefer_the_more_approved_distinct_candidate() -> None:
+    ratings = [r(0, 0, "7", 1.0, True), r(0, 1, "7", 1.0, True), r(0, 2, "5", 0.0, False), r(0, 3, "6", 0.5, False)]
+    pairs = preference_pairs(ratings)
+    assert sorted((p.chosen.candidate, p.rejected.candidate) for p in pairs) == [("6", "5"), ("7", "5"), ("7", "6")]
+    assert pairs[0].trl().keys() == {"prompt", "chosen", "rejected"}
+
+
+def test_metrics_and_disagreements_are_counted() -> None:
+    ratings = [
+        r(0, 0, "1", 1.0, True),
+        r(0, 1, "2", 0.0, False),
+        r(1, 0, "3", 0.8, False),  # wrong but approved: what approval would teach a policy
+        r(1, 1, "4", 0.2, True),
+        r(2, 0, "5", 0.5, True),
+        r(2, 1, "6", 0.5, False),
+    ]
+    m = measure(ratings)
+    assert m.mean_approval_correct == pytest.approx((1.0 + 0.2 + 0.5) / 3)
+    assert m.mean_approval_wrong == pytest.approx((0.0 + 0.8 + 0.5) / 3)
+    assert m.single_accuracy == 0.5
+    assert m.best_of_n_accuracy == pytest.approx(2 / 3)  # q1 picks the wrong one; q2's tie goes to the first
+    assert m.auc == pytest.approx(5.5 / 9)
+    d = m.disagreement
+    assert (d["wrong_approved"], d["correct_rejected"], d["inverted_pairs"]) == (1, 1, 1)
+    assert d["best_of_n_picked_wrong_over_correct"] == 1 and d["best_of_n_ties"] == 1
+    assert d["examples_wrong_approved"][0]["candidate"] == "3"
+
+
+def test_without_the_truth_there_is_no_accuracy() -> None:
+    m = measure([r(0, 0, "a", 0.7, None), r(0, 1, "b", 0.3, None)])
+    assert (m.single_accuracy, m.best_of_n_accuracy, m.auc, m.pairs) == (None, None, None, 1)
+
+
+async def test_the_best_of_n_policy_is_a_model_and_the_base_of_a_tree(tmp_path: Path) -> None:
+    task = find_task("permutation")
+    case = task.generate(random.Random(4), 32)
+    facts = case.facts
+    proposers = [NoisyProposer(task, facts, ProposalSpec(index=i, noise=0.6, seed=1)) for i in range(4)]
+    policy = best_of_n_policy(proposers, task_approval_tree(task, facts, 6))
+    right_single = right_policy = reachable = 0
+    for n in range(2, 14):
+        question = f"s^{n}(3)"
+        truth = task.solve(facts, question)
+        result = await run_question(policy, question, transcript=tmp_path / f"p{n}.jsonl")
+        approvals = [e for e in read_transcript(result.transcript).events if isinstance(e, Approval)]
+        assert approvals, "the candidates were rated inside the policy's run"
+        alone = [
+            (await run_question(p, question, transcript=tmp_path / f"p{n}-{i}.jsonl")).answer
+            for i, p in enumerate(proposers)
+        ]
+        right_policy += result.answer == truth
+        right_single += alone[0] == truth
+        reachable += truth in alone
+    # A deep enough rating tree confirms the right candidate whenever one is proposed.
+    assert right_policy == reachable > right_single
+    # As the base of a tree: the task's overseer decomposes, and the policy answers every subquestion.
+    tree = hch_tree(task.overseer(facts), policy, 1)
+    result = await run_question(tree, "s^9(5)", transcript=tmp_path / "tree.jsonl")
+    assert result.answer == task.solve(facts, "s^9(5)")
+    workers = {e.worker for e in read_transcript(result.transcript).events if getattr(e, "kind", "") == "node_start"}
+    assert "best-of-n" in workers
+
+
+def test_hch_approve_end_to_end_on_a_task(hch_home: Path) -> None:
+    proc = hch(
+        "approve", "--task", "wildcard", "--n", "12", "--candidates", "3", "--noise", "0.4", "--depth", "4",
+        "--size", "32", "--name", "wild", "--json", home=hch_home,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["questions"] == 12 and report["candidates"] == 36
+    assert report["mean_approval_correct"] > report["mean_approval_wrong"]
+    assert report["best_of_n_accuracy"] >= report["single_accuracy"]
+    assert 0.5 < report["auc"] <= 1.0
+    dataset = open_dataset(report["dataset"])
+    assert dataset.manifest.operator == "approval" and dataset.manifest.examples == 36
+    assert verify_dataset(dataset).ok
+    example = json.loads(dataset.examples_path.read_text().splitlines()[0])
+    assert {"question", "candidate", "approval", "verdict", "provenance", "proposal"} <= example.keys()
+    pairs = [json.loads(line) for line in Path(report["preferences"]).read_text().splitlines()]
+    assert len(pairs) == report["pairs"] > 0 and all(p.keys() == {"prompt", "chosen", "rejected"} for p in pairs)
+    folder = Path(report["dataset"]) / "transcripts"
+    for path in (folder / example["provenance"]["transcript"].split("/")[-1], folder / "q0000-c00-proposal.jsonl"):
+        replay = hch("replay", str(path), home=hch_home)
+        assert replay.returncode == 0 and replay.stdout.startswith("identical"), replay.stdout + replay.stderr
+    shown = hch("show", str(folder / "q0000-c00-rating.jsonl"), "--node", "0", home=hch_home)
+    assert shown.returncode == 0 and "approval" in shown.stdout and "candidate" in shown.stdout
+
+
+def test_hch_approve_refuses_bad_input_in_one_line(hch_home: Path) -> None:
+    for args, message in [
+        (["--task", "wildcard", "--noise", "1.5"], "--noise"),
+        (["--task", "nope"], "unknown task"),
+        (["--task", "wildcard", "--depth", "0"], "depth"),
+        (["--task", "wildcard", "--candidates", "0"], "at least 1"),
+    ]:
+        proc = hch("approve", *args, "--n", "2", home=hch_home)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
