@@ -23,6 +23,8 @@ from typing import Any
 from transcripts.events import (
     Approval,
     Ask,
+    DebateTurn,
+    DebateVerdict,
     Event,
     HumanInput,
     ModelCall,
@@ -89,6 +91,12 @@ def step_of(event: Event) -> tuple[str, Step] | None:
     if isinstance(event, HumanInput):
         text = f"person shown {_short(event.prompt, 60)} typed {_short(event.typed)}"
         return event.node_id, Step("human_input", (event.request_hash, event.typed), text, event.seq)
+    if isinstance(event, DebateTurn):
+        text = f"debate turn {event.turn}: {event.debater} {event.move} {_short(event.text)}"
+        return event.node_id, Step("debate_turn", (event.turn, event.debater, event.move, event.text), text, event.seq)
+    if isinstance(event, DebateVerdict):
+        text = f"verdict: winner {event.winner} ({_short(event.reason, 80)})"
+        return event.node_id, Step("debate_verdict", (event.winner, event.rewards, event.fact), text, event.seq)
     if isinstance(event, NodeAnswer):
         text = f"answer {_short(event.answer)} (spent {event.spent})"
         return event.node_id, Step("answer", (event.answer, event.spent), text, event.seq)

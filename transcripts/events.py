@@ -182,6 +182,53 @@ class Approval(_Event):
     overseer_answer: str | None = None
 
 
+# -- debate (operators.debate) ----------------------------------------------
+
+
+class DebateTurn(_Event):
+    """One move of a debate, held at the node that runs it.
+
+    ``move`` is ``step`` (a debater states the decomposition step its claim
+    rests on: ``subclaims`` are the sub-answers it asserts, ``conclusion`` what
+    the task's rules derive from them), ``dispute`` (the other debater picks
+    the sub-claim it disputes and states its own answer to it) or ``argument``
+    (free text; each quote of the source marked verified or not).
+    ``debater`` is the position (``A``, ``B``), ``side`` whether it argues the
+    true answer (``honest``) or a wrong one (``liar``); the judge is shown
+    neither side nor anything but the moves."""
+
+    kind: Literal["debate_turn"] = "debate_turn"
+    node_id: str
+    turn: int
+    debater: str
+    side: Literal["honest", "liar"]
+    move: Literal["step", "dispute", "argument"]
+    question: str
+    claim: str
+    text: str
+    subclaims: list[dict[str, str]] = Field(default_factory=list)
+    conclusion: str | None = None
+    quotes: list[dict[str, JSONValue]] = Field(default_factory=list)
+
+
+class DebateVerdict(_Event):
+    """How a debate ended: the judge's pick, its reason, and the rewards
+    (+1 to the winner, -1 to the loser; 0 each when no one won). ``fact`` is
+    the one fact the judge checked, if it checked one."""
+
+    kind: Literal["debate_verdict"] = "debate_verdict"
+    node_id: str
+    judge: str
+    answers: dict[str, str]
+    """The answer each position argued at the root."""
+    winner: str | None
+    winner_side: Literal["honest", "liar"] | None
+    reason: str
+    rewards: dict[str, int]
+    turns: int
+    fact: dict[str, str] | None = None
+
+
 Event = Annotated[
     Header
     | NodeStart
@@ -194,7 +241,9 @@ Event = Annotated[
     | NodeAnswer
     | NodeError
     | RunEnd
-    | Approval,
+    | Approval
+    | DebateTurn
+    | DebateVerdict,
     Field(discriminator="kind"),
 ]
 

@@ -175,6 +175,8 @@ ul.children[hidden] { display:none; }
 #details table.facts td:first-child { font-weight:600; padding-right:12px; vertical-align:top; white-space:nowrap; }
 .event { border:1px solid var(--line); border-radius:6px; margin:8px 0; padding:6px 8px; }
 .event .title { font-weight:600; font-size:12px; color:var(--dim); }
+.event.debate_turn.honest { border-left:4px solid #2e7d32; }
+.event.debate_turn.liar { border-left:4px solid #c62828; }
 .msg { margin:4px 0; }
 .msg .role { font-weight:600; font-size:12px; color:#2557a7; }
 pre { white-space:pre-wrap; word-break:break-word; margin:2px 0; font:12px/1.4 ui-monospace, monospace;
@@ -351,6 +353,21 @@ _SCRIPT = r"""
     } else if (e.kind === "error") {
       box.appendChild(el("div", "title", "error"));
       box.appendChild(pre(e.error_type + ": " + e.message));
+    } else if (e.kind === "debate_turn") {
+      var verified = (e.quotes || []).filter(function (q) { return q.verified; }).length;
+      var quotes = e.quotes && e.quotes.length ?
+        " \u00b7 " + verified + "/" + e.quotes.length + " quotes verified" : "";
+      box.classList.add(e.side);
+      box.appendChild(el("div", "title", "debate turn " + e.turn + " \u00b7 " + e.debater + " (" + e.side +
+        ") \u00b7 " + e.move + quotes));
+      box.appendChild(pre(e.text));
+    } else if (e.kind === "debate_verdict") {
+      var rewards = Object.keys(e.rewards).sort().map(function (p) { return p + " " + e.rewards[p]; }).join(", ");
+      box.appendChild(el("div", "title", "verdict \u00b7 judge " + e.judge + " \u00b7 " + e.turns +
+        " turn(s) \u00b7 rewards " + rewards));
+      var said = e.winner === null ? "no winner" : e.winner + " wins (" + e.winner_side + ")";
+      if (e.fact) said += "\nfact checked: " + e.fact.question + " = " + e.fact.answer;
+      box.appendChild(pre(said + "\nreason: " + e.reason));
     } else {
       return null;
     }

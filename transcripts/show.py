@@ -20,10 +20,13 @@ from rich.text import Text
 from rich.tree import Tree
 
 from hch.errors import UsageError
+from transcripts.debate_view import render_debate, turn_line, verdict_line
 from transcripts.diff import RunDiff
 from transcripts.events import (
     Approval,
     Ask,
+    DebateTurn,
+    DebateVerdict,
     Event,
     HumanInput,
     ModelCall,
@@ -167,6 +170,9 @@ def render_tree(transcript: Transcript, *, max_depth: int | None = None, width: 
             grow(branch.add(_label(child, width)), child, depth + 1)
 
     grow(tree, root, 0)
+    debate = render_debate(transcript.events)
+    if debate is not None:
+        return Group(summary, Text(""), tree, Text(""), debate)
     return Group(summary, Text(""), tree)
 
 
@@ -228,6 +234,10 @@ def _call_rows(events: list[Event]) -> Iterator[RenderableType]:
             yield _approval_panel(event)
         elif isinstance(event, NodeError):
             yield Text(f"error {event.error_type}: {event.message}", style="red")
+        elif isinstance(event, DebateTurn):
+            yield turn_line(event)
+        elif isinstance(event, DebateVerdict):
+            yield verdict_line(event)
 
 
 def _approval_panel(event: Approval) -> Panel:
