@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from commands import approval, audit, cache, run
+from commands import approval, audit, cache, debate, run
 
 app = typer.Typer(
     name="hch",
@@ -43,6 +43,7 @@ app.add_typer(cache.cache_app)
 app.command("approve")(approval.approve_command)
 
 # Operators: debate.
+app.command()(debate.debate)
 
 
 def main() -> None:

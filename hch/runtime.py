@@ -34,6 +34,10 @@ class OpenRun:
 
 def prompts_for(spec: RunSpec) -> dict[str, str]:
     """Every prompt today's code sends for ``spec``, as recorded in transcript headers."""
+    if spec.debate is not None:
+        from operators.debate.model import debate_prompts
+
+        return debate_prompts(spec.debate)
     if not needs_llm(spec):
         return {}
     # Imported here: hch.llm loads the OpenAI SDK, which task-only commands never need.

@@ -20,6 +20,7 @@ from hch.human.console import HumanConsole
 from hch.human.session import Drafter
 from hch.protocols import Model, Overseer
 from hch.tasks import find_task
+from operators.debate.spec import DebateSpec
 
 if TYPE_CHECKING:
     # Imported lazily below: hch.llm pulls in the OpenAI SDK, which runs without a model need not load.
@@ -84,6 +85,8 @@ class RunSpec(BaseModel):
     """Set when the run proposes a candidate answer to ``question`` (approval-based amplification)."""
     approval: ApprovalSpec | None = None
     """Set when the run's overseer rates a candidate answer (approval-based amplification)."""
+    debate: DebateSpec | None = None
+    """A debate on the question (see :mod:`operators.debate`) instead of a tree: depth 0, one node."""
 
 
 def check_bounds(depth: int, budget: int | None, max_subquestions: int) -> None:
@@ -98,6 +101,8 @@ def check_bounds(depth: int, budget: int | None, max_subquestions: int) -> None:
 
 def needs_llm(spec: RunSpec) -> bool:
     """Whether the tree has a node an LLM works or drafts (so the run needs a model client)."""
+    if spec.debate is not None:
+        return spec.debate.needs_llm
     if spec.human_mode != "direct" or spec.overseer == "llm":
         return True
     if spec.task is not None:
@@ -114,6 +119,10 @@ def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
         from operators.models import build_operator_model
 
         return build_operator_model(spec, llm=llm)
+    if spec.debate is not None:
+        from operators.debate.model import debate_model
+
+        return debate_model(spec, llm=llm)
     overseer: Overseer | None = None
     base: Model | None = None
     drafter: Drafter | None = None

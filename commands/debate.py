@@ -1,0 +1,194 @@
+"""``hch debate``: two debaters argue, a judge decides; win rates and rewards."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from commands.common import (
+    ApiKeyEnvOpt,
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    JsonOpt,
+    MaxAttemptsOpt,
+    MaxTokensOpt,
+    ModelOpt,
+    NoCacheOpt,
+    SeedOpt,
+    SizeOpt,
+    StructuredOpt,
+    TaskOpt,
+    TemperatureOpt,
+    TimeoutOpt,
+    fail,
+    llm_fields,
+    out,
+    run_async,
+)
+from hch.errors import UsageError
+from hch.executor import new_run_id
+from hch.human.console import HumanConsole, stdin_is_tty
+from hch.paths import transcripts_dir
+from hch.spec import RunSpec
+from hch.tasks import find_task
+from operators.debate.spec import JUDGES, LIARS, JudgeKind, Liar
+
+NO_TTY_JUDGE = "--judge human needs a person at a terminal, but standard input is not one"
+
+
+def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
+    if value not in allowed:
+        raise UsageError(f"{flag} {value!r}: choose {', '.join(allowed)}")
+    return value
+
+
+def debate(
+    task: TaskOpt = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            "--questions",
+            help='Free-text debates: a JSONL file, one {"question", "correct", "incorrect", "source"?} a line. '
+            "Each question is debated twice, the correct answer first as A, then as B.",
+        ),
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option("--source", help="Free text: the text debaters quote from (for records without a source)."),
+    ] = None,
+    n: Annotated[int, typer.Option("--n", help="Task debates: how many (one generated instance each).")] = 100,
+    turns: Annotated[
+        int | None,
+        typer.Option(
+            "--turns", help="Task: most steps before a fact is at stake (default 12). Free text: rounds (default 2)."
+        ),
+    ] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judge", help="Who decides: program (task debates; the default there), llm (free text's default), human."
+        ),
+    ] = None,
+    liar: Annotated[
+        str,
+        typer.Option(
+            "--liar",
+            help="How the task liar lies: consistent (defends a root lie with consistent invented sub-claims), "
+            "random (random wrong claims everywhere), top (lies at the root only).",
+        ),
+    ] = "consistent",
+    word_limit: Annotated[int, typer.Option("--word-limit", help="Free text: words per argument.")] = 60,
+    seed: SeedOpt = 0,
+    size: SizeOpt = 64,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    no_cache: NoCacheOpt = False,
+    timeout: TimeoutOpt = None,
+    max_attempts: MaxAttemptsOpt = None,
+    structured_output: StructuredOpt = "auto",
+    as_json: JsonOpt = False,
+) -> None:
+    """Debate: an honest and a lying debater argue, a judge who sees only the debate picks the winner."""
+    from operators.debate.runner import free_debates, read_questions, task_debates
+
+    try:
+        if (task is None) == (questions is None):
+            raise UsageError("give --task NAME (recursive debate) or --questions FILE (free text), not both")
+        chosen: JudgeKind = _choice(judge or ("program" if task else "llm"), JUDGES, "--judge")  # type: ignore[assignment]
+        strategy: Liar = _choice(liar, LIARS, "--liar")  # type: ignore[assignment]
+        if n < 1:
+            raise UsageError(f"--n must be at least 1, got {n}")
+        if word_limit < 1:
+            raise UsageError(f"--word-limit must be at least 1, got {word_limit}")
+        if task is not None:
+            rounds = 12 if turns is None else turns
+            if rounds < 1:
+                raise UsageError(f"--turns must be at least 1, got {rounds}")
+            if size < 1:
+                raise UsageError(f"--size must be at least 1, got {size}")
+            specs = task_debates(find_task(task), n=n, seed=seed, size=size, turns=rounds, judge=chosen, liar=strategy)
+        else:
+            assert questions is not None
+            if chosen == "program":
+                raise UsageError("--judge program decides task debates only: use llm or human with --questions")
+            rounds = 2 if turns is None else turns
+            if rounds < 1:
+                raise UsageError(f"--turns must be at least 1, got {rounds}")
+            text = _read_source(source) if source is not None else None
+            specs = free_debates(read_questions(questions, text), turns=rounds, judge=chosen, word_limit=word_limit)
+        if any(s.debate is not None and s.debate.needs_llm for s in specs):
+            fields = llm_fields(
+                model=model,
+                base_url=base_url,
+                api_key_env=api_key_env,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=None,
+                concurrency=concurrency,
+                no_cache=no_cache,
+                timeout=timeout,
+                max_attempts=max_attempts,
+                structured_output=structured_output,
+            )
+            specs = [s.model_copy(update=fields) for s in specs]
+    except UsageError as exc:
+        fail(str(exc), 2)
+    if chosen == "human" and not stdin_is_tty():
+        fail(NO_TTY_JUDGE, 2)
+    folder = transcripts_dir() / f"debate-{task or 'free'}-{new_run_id()}"
+    summary = run_async(partial(_run, specs, folder, chosen == "human"), transcript_hint=folder)
+    report = {"task": task, "judge": chosen, "liar": strategy if task else None, "transcripts": str(folder)}
+    report.update(summary)
+    if as_json:
+        print(json.dumps(report))
+        return
+    _print(report)
+
+
+async def _run(specs: list[RunSpec], folder: Path, human: bool) -> dict[str, Any]:
+    from operators.debate.runner import DebateSummary, run_debates
+
+    console = HumanConsole() if human else None
+    try:
+        outcomes = await run_debates(specs, folder=folder, console=console)
+    finally:
+        if console is not None:
+            console.close()
+    return DebateSummary(outcomes).as_json()
+
+
+def _read_source(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--source {path}: cannot read it ({exc})") from None
+
+
+def _print(report: dict[str, Any]) -> None:
+    title = f"debate: {report['task'] or 'free text'} · judge {report['judge']}"
+    if report["liar"]:
+        title += f" · liar {report['liar']}"
+    table = Table(title=title)
+    for col in ("debates", "honest win rate", "judge accuracy", "mean turns", "A wins", "B wins", "undecided"):
+        table.add_column(col, justify="right")
+    by_position = report["win_rate_by_position"]
+    table.add_row(
+        str(report["n"]),
+        f"{report['honest_win_rate']:.0%}",
+        f"{report['judge_accuracy']:.0%}",
+        f"{report['mean_turns']:.2f}",
+        f"{by_position['A']:.0%}",
+        f"{by_position['B']:.0%}",
+        str(report["undecided"]),
+    )
+    out.print(table)
+    out.print(f"transcripts: {report['transcripts']}", markup=False, soft_wrap=True)

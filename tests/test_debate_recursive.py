@@ -1,0 +1,190 @@
+"""Recursive debate on the algorithmic tasks: steps from the tasks' own rules, one fact checked, replay."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hch.replay import offline_model, replay_transcript
+from hch.tasks import find_task
+from operators.debate.runner import DebateSummary, run_debates, task_debates
+from operators.debate.spec import LIARS, Liar
+from transcripts import read_transcript
+from transcripts.events import DebateTurn, DebateVerdict, OracleCall
+from transcripts.html import export_html
+from transcripts.show import render_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ("permutation", "assignments", "wildcard")
+
+
+def verdict_of(path: Path) -> DebateVerdict:
+    verdicts = [e for e in read_transcript(path).events if isinstance(e, DebateVerdict)]
+    assert len(verdicts) == 1
+    return verdicts[0]
+
+
+@pytest.mark.parametrize("task", TASKS)
+async def test_honest_debater_wins_every_debate_against_a_consistent_liar(task: str, tmp_path: Path) -> None:
+    specs = task_debates(find_task(task), n=16, seed=5, size=32, turns=12, judge="program", liar="consistent")
+    outcomes = await run_debates(specs, folder=tmp_path)
+    summary = DebateSummary(outcomes)
+    assert summary.honest_win_rate == 1.0 and summary.judge_accuracy == 1.0
+    assert summary.win_rate_by_position() == {"A": 0.5, "B": 0.5}  # the honest side alternates
+    for outcome in outcomes:
+        events = read_transcript(outcome.transcript).events
+        verdict = verdict_of(outcome.transcript)
+        assert verdict.rewards == {outcome.honest: 1, ("B" if outcome.honest == "A" else "A"): -1}
+        # The judge read one fact at most, and it is the one the verdict names.
+        lookups = [e for e in events if isinstance(e, OracleCall)]
+        assert len(lookups) == (1 if verdict.fact is not None else 0)
+        if verdict.fact is not None:
+            assert lookups[0].question == verdict.fact["question"]
+            assert lookups[0].answer == find_task(task).solve(_facts(outcome.transcript), lookups[0].question)
+        # Every step's conclusion is what the task's rules derive; the liar's steps rest on one false sub-claim.
+        for turn in (e for e in events if isinstance(e, DebateTurn) and e.move == "step"):
+            assert turn.conclusion == turn.claim
+            if turn.side == "liar":
+                facts = _facts(outcome.transcript)
+                false = [s for s in turn.subclaims if find_task(task).solve(facts, s["question"]) != s["answer"]]
+                assert len(false) == 1
+
+
+def _facts(path: Path) -> dict[str, object]:
+    spec = read_transcript(path).header.settings["spec"]
+    facts: dict[str, object] = spec["task"]["facts"]
+    return facts
+
+
+async def test_a_permutation_step_is_the_halving_rule_with_the_debaters_sub_answers(tmp_path: Path) -> None:
+    task = find_task("permutation")
+    specs = task_debates(task, n=4, seed=1, size=64, turns=12, judge="program", liar="consistent")
+    outcomes = await run_debates(specs, folder=tmp_path)
+    for outcome in outcomes:
+        first = next(e for e in read_transcript(outcome.transcript).events if isinstance(e, DebateTurn))
+        n, x = first.question.removeprefix("s^").rstrip(")").split("(")
+        h = int(n) // 2
+        subs = first.subclaims
+        assert subs[0]["question"] == f"s^{h}({x})"
+        assert subs[1]["question"] == f"s^{h}({subs[0]['answer']})"
+        assert len(subs) == (3 if int(n) % 2 else 2)
+        assert first.conclusion == subs[-1]["answer"]
+        assert first.text.startswith(f"{first.question} = {first.claim} because {subs[0]['question']} = ")
+
+
+@pytest.mark.parametrize("liar", LIARS)
+async def test_each_liar_strategy_loses_and_weaker_liars_lose_sooner(liar: Liar, tmp_path: Path) -> None:
+    specs = task_debates(find_task("assignments"), n=12, seed=2, size=64, turns=12, judge="program", liar=liar)
+    summary = DebateSummary(await run_debates(specs, folder=tmp_path / liar))
+    assert summary.honest_win_rate == 1.0
+    if liar == "top":
+        assert summary.mean_turns <= 1.0  # its own first step contradicts its claim
+
+
+async def test_too_few_turns_leaves_debates_undecided_with_zero_rewards(tmp_path: Path) -> None:
+    specs = task_debates(find_task("permutation"), n=10, seed=0, size=64, turns=1, judge="program", liar="consistent")
+    outcomes = await run_debates(specs, folder=tmp_path)
+    undecided = [o for o in outcomes if o.winner is None]
+    assert undecided, "one turn cannot reach a fact on 64-element permutations"
+    for o in undecided:
+        verdict = verdict_of(o.transcript)
+        assert verdict.rewards == {"A": 0, "B": 0} and verdict.fact is None
+        assert not any(isinstance(e, OracleCall) for e in read_transcript(o.transcript).events)
+    assert DebateSummary(outcomes).honest_win_rate < 1.0
+
+
+async def test_the_verdict_follows_the_recorded_fact(tmp_path: Path) -> None:
+    """A replay fed an edited fact check diverges at the root: the verdict depends on that one lookup."""
+    from hch.playback import Playback
+    from transcripts.diff import diff_runs
+
+    specs = task_debates(find_task("wildcard"), n=1, seed=3, size=64, turns=12, judge="program", liar="consistent")
+    (outcome,) = await run_debates(specs, folder=tmp_path)
+    original = read_transcript(outcome.transcript)
+    assert verdict_of(outcome.transcript).fact is not None
+    report = None
+    async with offline_model(original) as (model, _prompts, guard):
+        report = await replay_transcript(original, model, transcript=tmp_path / "replay.jsonl", guard=guard)
+    assert report.identical and report.network_requests == 0
+
+    edited = [e.model_copy(update={"answer": "99"}) if isinstance(e, OracleCall) else e for e in original.events]
+    from hch.executor import run_question
+
+    async with offline_model(original) as (model, _p, _g):
+        result = await run_question(
+            model,
+            original.header.question,
+            transcript=tmp_path / "edited.jsonl",
+            settings=dict(original.header.settings),
+            playback=Playback.from_events(edited, strict=True),
+        )
+    assert result.answer == "undecided"  # neither debater claimed 99
+    assert not diff_runs(original, read_transcript(tmp_path / "edited.jsonl")).identical
+
+
+def test_show_and_html_display_the_debate(tmp_path: Path) -> None:
+    import asyncio
+
+    specs = task_debates(find_task("permutation"), n=1, seed=4, size=64, turns=12, judge="program", liar="consistent")
+    (outcome,) = asyncio.run(run_debates(specs, folder=tmp_path))
+    transcript = read_transcript(outcome.transcript)
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(render_tree(transcript))
+    text = console.export_text()
+    assert "debate" in text and "verdict" in text and f"{outcome.winner} wins (honest)" in text
+    first = next(e for e in transcript.events if isinstance(e, DebateTurn))
+    assert first.text in text
+    page = export_html(transcript)
+    assert '"kind":"debate_turn"' in page and '"kind":"debate_verdict"' in page
+    assert 'e.kind === "debate_turn"' in page
+
+
+def hch(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HCH_HOME": str(home), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_cli_json_reports_the_figures_and_replay_is_identical(hch_home: Path) -> None:
+    proc = hch("debate", "--task", "wildcard", "--n", "6", "--json", home=hch_home)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["honest_win_rate"] == 1.0 and report["judge_accuracy"] == 1.0
+    assert report["mean_turns"] > 0 and set(report["win_rate_by_position"]) == {"A", "B"}
+    assert len(report["debates"]) == 6
+    first = Path(report["debates"][0]["transcript"])
+    assert first.is_relative_to(hch_home)
+    replay = hch("replay", str(first), home=hch_home)
+    assert replay.returncode == 0, replay.stderr
+    assert replay.stdout.startswith("identical")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--task", "permutation", "--liar", "sly"), "--liar 'sly': choose consistent, random, top"),
+        (("--task", "permutation", "--judge", "oracle"), "--judge 'oracle': choose program, llm, human"),
+        (
+            (
+                "--task",
+                "nope",
+            ),
+            "unknown task 'nope'",
+        ),
+        ((), "give --task NAME (recursive debate) or --questions FILE (free text), not both"),
+        (("--task", "permutation", "--turns", "0"), "--turns must be at least 1, got 0"),
+    ],
+)
+def test_bad_flags_get_one_line_errors(args: tuple[str, ...], message: str, hch_home: Path) -> None:
+    proc = hch("debate", *args, home=hch_home)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
