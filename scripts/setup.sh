@@ -2,26 +2,62 @@
 # Sets up a virtual environment in .venv with hch and the embedded offline model.
 #   bash scripts/setup.sh          # to run hch
 #   bash scripts/setup.sh --test   # also the test tools and the system packages the tests drive
+#   bash scripts/setup.sh --check  # only say which programs the tests drive are missing, and how to install them
 # Safe to run again: pip and apt skip what is already there.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# (bash builtins only up to the --check: it runs with whatever PATH it is given)
+here="${BASH_SOURCE[0]}"
+[[ "$here" == */* ]] || here="./$here"
+cd "${here%/*}/.."
 
 want_tests=0
 [[ "${1:-}" == "--test" ]] && want_tests=1
 
+# The programs the tests drive (chromium, chromedriver, tmux), each checked on its own:
+# a machine may well have chromium but not chromium-driver.
+missing_tools=()
+missing_packages=()
+find_missing_tools() {
+  local tool package
+  while read -r tool package; do
+    [[ -z "$tool" || "$tool" == \#* ]] && continue
+    if ! command -v "$tool" >/dev/null; then
+      missing_tools+=("$tool")
+      missing_packages+=("$package")
+    fi
+  done <scripts/test-tools.txt
+}
+
+if [[ "${1:-}" == "--check" ]]; then
+  # Report only: what the tests drive that this machine lacks, and the command that installs it.
+  find_missing_tools
+  if ((${#missing_tools[@]})); then
+    echo "setup: the tests need ${missing_tools[*]}, missing here; install with:" >&2
+    echo "  apt-get install -y ${missing_packages[*]}" >&2
+    exit 1
+  fi
+  echo "setup: chromium, chromedriver and tmux are there"
+  exit 0
+fi
+
 if ((want_tests)); then
-  # Headless Chromium for the HTML audit view's tests; tmux for driven-terminal tests.
-  missing=()
-  command -v chromium >/dev/null || missing+=(chromium chromium-driver)
-  command -v tmux >/dev/null || missing+=(tmux)
-  if ((${#missing[@]})); then
+  find_missing_tools
+  if ((${#missing_tools[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
-      echo "setup: need ${missing[*]} (Debian packages); run as root or install them first" >&2
+      echo "setup: the tests need ${missing_tools[*]}; run as root, or install them first with:" >&2
+      echo "  apt-get install -y ${missing_packages[*]}" >&2
       exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing_packages[@]}" >/dev/null
+    missing_tools=()
+    missing_packages=()
+    find_missing_tools
+    if ((${#missing_tools[@]})); then
+      echo "setup: installed ${missing_packages[*]} but ${missing_tools[*]} still not on PATH" >&2
+      exit 1
+    fi
   fi
 fi
 

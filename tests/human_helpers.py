@@ -21,6 +21,7 @@ from rich.console import Console
 
 from hch.human import HumanConsole
 from hch.human.terminal import ScriptedLines
+from tests.tools import need
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,8 +126,7 @@ class Tmux:
     """One program in a real terminal: tmux runs it, send-keys types, capture-pane reads the screen."""
 
     def __init__(self, argv: list[str], env: dict[str, str], *, width: int = 200, height: int = 60) -> None:
-        if shutil.which("tmux") is None:
-            raise RuntimeError("these tests drive a real terminal with tmux: apt-get install -y tmux")
+        need("tmux")  # fails the test naming the command that installs it
         self.folder = Path(tempfile.mkdtemp(prefix="hch-tmux-"))
         self.socket = self.folder / "s"
         self.done = self.folder / "exit-code"

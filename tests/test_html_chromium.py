@@ -30,11 +30,9 @@ from hch.spec import RunSpec, build_model
 from hch.testing import FaultConfig, FaultServer
 from tests.audit_helpers import BranchingPolicy, hch
 from tests.test_views import NASTY
+from tests.tools import need
 from transcripts.reader import read_transcript
 from transcripts.tree import build_tree
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @dataclass
@@ -60,11 +58,10 @@ class Leaf:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium chromium-driver"
-    assert Path(CHROMEDRIVER).exists(), f"{CHROMEDRIVER} is missing: apt-get install chromium-driver"
+    chromium, chromedriver = need("chromium"), need("chromedriver")  # each fails naming its package
     profile = tempfile.mkdtemp(prefix="hch-chromium-")
     options = Options()
-    options.binary_location = CHROMIUM
+    options.binary_location = chromium
     for flag in (
         "--headless",
         "--no-sandbox",
@@ -79,7 +76,7 @@ def browser() -> Iterator[WebDriver]:
         "--window-size=1400,1000",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     driver.set_page_load_timeout(60)
     try:
         yield driver
