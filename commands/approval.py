@@ -164,6 +164,9 @@ def _print(outcome: ApprovalOutcome) -> None:
     table.add_row("AUC of approval for correctness", _fmt(m.auc))
     table.add_row("single-sample accuracy", _fmt(m.single_accuracy, True))
     table.add_row("best-of-n accuracy", _fmt(m.best_of_n_accuracy, True))
+    table.add_row(
+        "best-of-n accuracy, ties to the first (approval alone)", _fmt(m.best_of_n_accuracy_without_votes, True)
+    )
     table.add_row("best possible (a right candidate was proposed)", _fmt(m.oracle_best_of_n_accuracy, True))
     table.add_row("verdicts", ", ".join(f"{k} {v}" for k, v in sorted(m.verdicts.items())))
     d = m.disagreement

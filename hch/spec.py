@@ -62,6 +62,19 @@ class ApprovalSpec(BaseModel):
     candidate: str
 
 
+class BestOfNSpec(BaseModel):
+    """The best-of-n policy as the tree's base model (see :mod:`operators.approval.policy`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidates: int = Field(ge=1)
+    rating_depth: int = Field(ge=1)
+    """Depth of the approval tree that rates the candidates."""
+    noise: float | None = Field(default=None, ge=0.0, le=1.0)
+    """On a task, the probability that a proposed candidate is wrong."""
+    seed: int = 0
+
+
 class RunSpec(BaseModel):
     """A question, the tree's bounds, and who works the nodes."""
 
@@ -87,6 +100,8 @@ class RunSpec(BaseModel):
     """Set when the run's overseer rates a candidate answer (approval-based amplification)."""
     debate: DebateSpec | None = None
     """A debate on the question (see :mod:`operators.debate`) instead of a tree: depth 0, one node."""
+    best_of_n: BestOfNSpec | None = None
+    """Set when the tree's base model is the best-of-n policy (approval-based amplification)."""
 
 
 def check_bounds(depth: int, budget: int | None, max_subquestions: int) -> None:
@@ -114,7 +129,7 @@ def needs_llm(spec: RunSpec) -> bool:
 def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
     """The HCH tree the spec describes; ``llm`` is the run's model client when :func:`needs_llm`."""
     check_bounds(spec.depth, spec.budget, spec.max_subquestions)
-    if spec.proposal is not None or spec.approval is not None:
+    if spec.proposal is not None or spec.approval is not None or spec.best_of_n is not None:
         # Imported here: the operators build on the engine, not the other way round.
         from operators.models import build_operator_model
 

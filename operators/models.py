@@ -17,11 +17,15 @@ if TYPE_CHECKING:
 
 
 def build_operator_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
-    """The proposer or the approval tree ``spec`` describes."""
+    """The proposer, the approval tree or the best-of-n tree ``spec`` describes."""
     if spec.proposal is not None:
         from operators.proposals import build_proposer
 
         return build_proposer(spec, llm)
+    if spec.best_of_n is not None:
+        from operators.approval.policy import build_best_of_n_tree
+
+        return build_best_of_n_tree(spec, llm)
     from operators.approval.approver import build_approval_tree
 
     return build_approval_tree(spec, llm)

@@ -33,7 +33,7 @@ from hch.tasks.base import parse_answer
 
 if TYPE_CHECKING:
     from hch.llm.client import LLMClient
-    from hch.llm.overseer import ChatClient
+    from hch.llm.overseer import ChatClient, StructuredOutput
 
 _NEAR_MISSES = (-2, -1, 1, 2)
 """How far a wrong candidate is from the truth: close, so it looks plausible."""
@@ -119,14 +119,13 @@ class _SampleOf:
         )
 
 
-def sampled_proposer(spec: RunSpec, llm: LLMClient) -> Model:
-    """The base LLM answering directly with sample index ``spec.proposal.index``."""
+def sampled_proposer(llm: LLMClient, index: int, output: StructuredOutput) -> Model:
+    """The base LLM answering directly with sample index ``index``."""
     from hch.llm.overseer import LLMBaseModel
     from hch.llm.prompts import DEFAULT_PROMPTS
 
-    assert spec.proposal is not None
-    name = f"llm:{llm.settings.model}#sample{spec.proposal.index}"
-    return LLMBaseModel(_SampleOf(llm, spec.proposal.index), DEFAULT_PROMPTS, output=spec.structured_output, name=name)
+    name = f"llm:{llm.settings.model}#sample{index}"
+    return LLMBaseModel(_SampleOf(llm, index), DEFAULT_PROMPTS, output=output, name=name)
 
 
 def build_proposer(spec: RunSpec, llm: LLMClient | None) -> Model:
@@ -146,7 +145,7 @@ def build_proposer(spec: RunSpec, llm: LLMClient | None) -> Model:
         raise UsageError(
             "a proposal on free text needs a model: give --model and --base-url, or use the embedded model"
         )
-    return sampled_proposer(spec, llm)
+    return sampled_proposer(llm, proposal.index, spec.structured_output)
 
 
 def proposal_specs(question: RunSpec, k: int, *, noise: float | None, seed: int) -> list[RunSpec]:

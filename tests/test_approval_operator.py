@@ -54,11 +54,18 @@ def test_metrics_and_disagreements_are_counted() -> None:
     assert m.mean_approval_wrong == pytest.approx((0.0 + 0.8 + 0.5) / 3)
     assert m.single_accuracy == 0.5
     assert m.best_of_n_accuracy == pytest.approx(2 / 3)  # q1 picks the wrong one; q2's tie goes to the first
+    assert m.best_of_n_accuracy_without_votes == pytest.approx(2 / 3)
     assert m.auc == pytest.approx(5.5 / 9)
     d = m.disagreement
     assert (d["wrong_approved"], d["correct_rejected"], d["inverted_pairs"]) == (1, 1, 1)
     assert d["best_of_n_picked_wrong_over_correct"] == 1 and d["best_of_n_ties"] == 1
     assert d["examples_wrong_approved"][0]["candidate"] == "3"
+
+
+def test_the_vote_only_breaks_ties_and_is_measured_apart() -> None:
+    tied = [r(0, 0, "a", 0.5, False), r(0, 1, "b", 0.5, True), r(0, 2, "b", 0.5, True)]
+    m = measure(tied)
+    assert (m.best_of_n_accuracy, m.best_of_n_accuracy_without_votes) == (1.0, 0.0)
 
 
 def test_without_the_truth_there_is_no_accuracy() -> None:
@@ -132,3 +139,27 @@ def test_hch_approve_refuses_bad_input_in_one_line(hch_home: Path) -> None:
         proc = hch("approve", *args, "--n", "2", home=hch_home)
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_tree_on_the_best_of_n_policy_is_named_in_its_spec_and_replays(tmp_path: Path, hch_home: Path) -> None:
+    import asyncio
+
+    from hch.spec import BestOfNSpec, RunSpec, TaskSpec, build_model
+
+    task = find_task("wildcard")
+    case = task.generate(random.Random(2), 32)
+    spec = RunSpec(
+        question=case.question,
+        depth=1,
+        task=TaskSpec(name="wildcard", facts=case.facts),
+        best_of_n=BestOfNSpec(candidates=3, rating_depth=4, noise=0.5, seed=2),
+    )
+    path = tmp_path / "bon.jsonl"
+    result = asyncio.run(
+        run_question(build_model(spec), spec.question, transcript=path, settings={"spec": spec.model_dump()})
+    )
+    assert result.answer == task.solve(case.facts, case.question)
+    events = read_transcript(path).events
+    assert any(isinstance(e, Approval) for e in events)
+    replay = hch("replay", str(path), home=hch_home)
+    assert replay.returncode == 0 and replay.stdout.startswith("identical"), replay.stdout + replay.stderr

@@ -34,16 +34,17 @@ class Rating:
     """The rating run's transcript (relative to the dataset folder)."""
 
 
-def best_of_n(ratings: Sequence[Rating]) -> Rating:
+def best_of_n(ratings: Sequence[Rating], *, votes: bool = True) -> Rating:
     """The most-approved candidate; among equals, the one proposed most often, then the first proposed.
 
     Counting how often a candidate was proposed (self-consistency) only breaks
-    ties: the approval decides.
+    ties: the approval decides. ``votes=False`` leaves the vote out (ties go to
+    the first proposed), to measure what approval alone achieves.
     """
     if not ratings:
         raise ValueError("best_of_n needs at least one rated candidate")
-    votes = Counter(r.candidate for r in ratings)
-    return max(ratings, key=lambda r: (r.approval, votes[r.candidate], -r.candidate_index))
+    counts = Counter(r.candidate for r in ratings) if votes else Counter[str]()
+    return max(ratings, key=lambda r: (r.approval, counts[r.candidate], -r.candidate_index))
 
 
 def by_question(ratings: Sequence[Rating]) -> list[list[Rating]]:
@@ -95,6 +96,8 @@ class ApprovalMetrics:
     """Accuracy of one candidate drawn from M: the fraction of all candidates that are right."""
     best_of_n_accuracy: float | None
     """Accuracy of the best-of-n policy: the most-approved candidate of each question."""
+    best_of_n_accuracy_without_votes: float | None
+    """The same with ties going to the first candidate proposed: what approval alone picks."""
     oracle_best_of_n_accuracy: float | None
     """Questions with at least one right candidate: the most best-of-n could reach."""
     auc: float | None
@@ -169,6 +172,9 @@ def measure(ratings: Sequence[Rating], *, examples: int = 5) -> ApprovalMetrics:
         mean_approval_wrong=_mean(wrong),
         single_accuracy=_mean([float(bool(r.correct)) for r in known]) if known else None,
         best_of_n_accuracy=_mean([float(bool(b.correct)) for b in best]) if best else None,
+        best_of_n_accuracy_without_votes=_mean([float(bool(best_of_n(g, votes=False).correct)) for g in scored_groups])
+        if scored_groups
+        else None,
         oracle_best_of_n_accuracy=_mean([float(any(r.correct for r in g)) for g in scored_groups])
         if scored_groups
         else None,

@@ -16,12 +16,20 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from hch.amp import Amp
+from hch.amp import Amp, hch_tree
+from hch.errors import UsageError
 from hch.protocols import Model
+from hch.spec import ProposalSpec, RunSpec
+from hch.tasks import find_task
 from hch.workspace import Workspace
-from operators.approval.approver import parse_rating, rating_question
+from operators.approval.approver import LLMApprover, parse_rating, rating_question, task_approval_tree
 from operators.approval.measure import Rating, best_of_n
+from operators.proposals import NoisyProposer, sampled_proposer
+
+if TYPE_CHECKING:
+    from hch.llm.client import LLMClient
 
 
 @dataclass(frozen=True)
@@ -66,3 +74,40 @@ def best_of_n_policy(proposers: Sequence[Model], approver: Model) -> Model:
     if not proposers:
         raise ValueError("a best-of-n policy needs at least one proposer")
     return Amp(BestOfN(proposers), approver)
+
+
+def build_best_of_n_tree(spec: RunSpec, llm: LLMClient | None) -> Model:
+    """The tree ``spec`` names with the best-of-n policy as its base model (``spec.depth`` 0: the policy alone).
+
+    On a task: noisy proposers and the task's approval tree; on free text: K
+    samples of the LLM and an LLM approval tree. The overseer above the policy
+    is the one the spec would otherwise use (the task's program, or the LLM).
+    """
+    from hch.spec import build_model
+
+    chosen = spec.best_of_n
+    assert chosen is not None
+    plain = spec.model_copy(update={"best_of_n": None})
+    if spec.task is not None:
+        task = find_task(spec.task.name)
+        facts = task.validate_facts(spec.task.facts)
+        task.parse_question(facts, spec.question)
+        if chosen.noise is None:
+            raise UsageError("a best-of-n policy on a task needs a noise level for its proposers")
+        proposers: list[Model] = [
+            NoisyProposer(task, facts, ProposalSpec(index=i, noise=chosen.noise, seed=chosen.seed))
+            for i in range(chosen.candidates)
+        ]
+        policy = best_of_n_policy(proposers, task_approval_tree(task, facts, chosen.rating_depth))
+        return hch_tree(task.overseer(facts), policy, spec.depth)
+    if llm is None:
+        raise UsageError("a best-of-n policy on free text needs a model: give --model and --base-url")
+    from hch.llm.overseer import LLMOverseer
+    from hch.llm.prompts import DEFAULT_PROMPTS
+
+    samples = [sampled_proposer(llm, i, spec.structured_output) for i in range(chosen.candidates)]
+    consulted = build_model(plain.model_copy(update={"depth": chosen.rating_depth - 1}), llm=llm)
+    name = f"llm:{llm.settings.model}"
+    overseer = LLMOverseer(llm, DEFAULT_PROMPTS, spec.max_subquestions, output=spec.structured_output, name=name)
+    policy = best_of_n_policy(samples, Amp(LLMApprover(overseer), consulted))
+    return hch_tree(overseer, policy, spec.depth)
