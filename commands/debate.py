@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -19,6 +19,8 @@ from commands.common import (
     MaxTokensOpt,
     ModelOpt,
     NoCacheOpt,
+    NOpt,
+    QuestionsOpt,
     SeedOpt,
     SizeOpt,
     StructuredOpt,
@@ -27,16 +29,19 @@ from commands.common import (
     TimeoutOpt,
     fail,
     llm_fields,
+    operator_questions,
     out,
     run_async,
 )
 from hch.errors import UsageError
 from hch.executor import new_run_id
 from hch.human.console import HumanConsole, stdin_is_tty
-from hch.paths import transcripts_dir
 from hch.spec import RunSpec
-from hch.tasks import find_task
 from operators.debate.spec import JUDGES, LIARS, JudgeKind, Liar
+
+if TYPE_CHECKING:
+    from operators.dataset import DatasetWriter
+    from operators.debate.runner import DebateExample
 
 NO_TTY_JUDGE = "--judge human needs a person at a terminal, but standard input is not one"
 
@@ -49,19 +54,14 @@ def _choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
 
 def debate(
     task: TaskOpt = None,
-    questions: Annotated[
-        Path | None,
-        typer.Option(
-            "--questions",
-            help='Free-text debates: a JSONL file, one {"question", "correct", "incorrect", "source"?} a line. '
-            "Each question is debated twice, the correct answer first as A, then as B.",
-        ),
-    ] = None,
+    questions: QuestionsOpt = None,
     source: Annotated[
         Path | None,
-        typer.Option("--source", help="Free text: the text debaters quote from (for records without a source)."),
+        typer.Option(
+            "--source", help="Free text: the text debaters quote from (for questions without their own 'source')."
+        ),
     ] = None,
-    n: Annotated[int, typer.Option("--n", help="Task debates: how many (one generated instance each).")] = 100,
+    n: NOpt = 100,
     turns: Annotated[
         int | None,
         typer.Option(
@@ -71,7 +71,7 @@ def debate(
     judge: Annotated[
         str | None,
         typer.Option(
-            "--judge", help="Who decides: program (task debates; the default there), llm (free text's default), human."
+            "--judge", help="Who decides: program (task debates; their default), llm (free text's default), human."
         ),
     ] = None,
     liar: Annotated[
@@ -83,6 +83,10 @@ def debate(
         ),
     ] = "consistent",
     word_limit: Annotated[int, typer.Option("--word-limit", help="Free text: words per argument.")] = 60,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Name of the dataset of debates (default debate-TASK-RUNID)."),
+    ] = None,
     seed: SeedOpt = 0,
     size: SizeOpt = 64,
     model: ModelOpt = None,
@@ -97,34 +101,31 @@ def debate(
     structured_output: StructuredOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
-    """Debate: an honest and a lying debater argue, a judge who sees only the debate picks the winner."""
-    from operators.debate.runner import free_debates, read_questions, task_debates
+    """Debate: an honest and a lying debater argue, a judge who sees only the debate picks the winner.
+
+    Free-text questions (--questions) need "reference" (the correct answer) and "incorrect" (the one the
+    liar argues); each is debated twice, the correct answer first as A, then as B.
+    """
+    from operators.dataset import DatasetWriter
+    from operators.debate.runner import DebateExample, free_debates, task_debates
+    from operators.paths import check_name, dataset_dir
 
     try:
-        if (task is None) == (questions is None):
-            raise UsageError("give --task NAME (recursive debate) or --questions FILE (free text), not both")
         chosen: JudgeKind = _choice(judge or ("program" if task else "llm"), JUDGES, "--judge")  # type: ignore[assignment]
         strategy: Liar = _choice(liar, LIARS, "--liar")  # type: ignore[assignment]
-        if n < 1:
-            raise UsageError(f"--n must be at least 1, got {n}")
         if word_limit < 1:
             raise UsageError(f"--word-limit must be at least 1, got {word_limit}")
+        rounds = turns if turns is not None else (12 if task is not None else 2)
+        if rounds < 1:
+            raise UsageError(f"--turns must be at least 1, got {rounds}")
+        if task is None and chosen == "program":
+            raise UsageError("--judge program decides task debates only: use llm or human with --questions")
+        chosen_questions = operator_questions(task, n, seed, size, questions)
         if task is not None:
-            rounds = 12 if turns is None else turns
-            if rounds < 1:
-                raise UsageError(f"--turns must be at least 1, got {rounds}")
-            if size < 1:
-                raise UsageError(f"--size must be at least 1, got {size}")
-            specs = task_debates(find_task(task), n=n, seed=seed, size=size, turns=rounds, judge=chosen, liar=strategy)
+            specs = task_debates(chosen_questions, turns=rounds, judge=chosen, liar=strategy)
         else:
-            assert questions is not None
-            if chosen == "program":
-                raise UsageError("--judge program decides task debates only: use llm or human with --questions")
-            rounds = 2 if turns is None else turns
-            if rounds < 1:
-                raise UsageError(f"--turns must be at least 1, got {rounds}")
             text = _read_source(source) if source is not None else None
-            specs = free_debates(read_questions(questions, text), turns=rounds, judge=chosen, word_limit=word_limit)
+            specs = free_debates(chosen_questions.free, turns=rounds, judge=chosen, word_limit=word_limit, source=text)
         if any(s.debate is not None and s.debate.needs_llm for s in specs):
             fields = llm_fields(
                 model=model,
@@ -140,13 +141,16 @@ def debate(
                 structured_output=structured_output,
             )
             specs = [s.model_copy(update=fields) for s in specs]
+        name = check_name(dataset or f"debate-{task or 'free'}-{new_run_id()}")
+        settings: dict[str, Any] = {"turns": rounds, "judge": chosen, "seed": seed}
+        settings.update({"liar": strategy, "size": size} if task else {"word_limit": word_limit})
+        writer = DatasetWriter(dataset_dir(name), DebateExample, operator="debate", task=task, settings=settings)
     except UsageError as exc:
         fail(str(exc), 2)
     if chosen == "human" and not stdin_is_tty():
         fail(NO_TTY_JUDGE, 2)
-    folder = transcripts_dir() / f"debate-{task or 'free'}-{new_run_id()}"
-    summary = run_async(partial(_run, specs, folder, chosen == "human"), transcript_hint=folder)
-    report = {"task": task, "judge": chosen, "liar": strategy if task else None, "transcripts": str(folder)}
+    summary = run_async(partial(_run, specs, writer, chosen == "human"), transcript_hint=writer.transcripts)
+    report = {"task": task, "judge": chosen, "liar": strategy if task else None}
     report.update(summary)
     if as_json:
         print(json.dumps(report))
@@ -154,16 +158,16 @@ def debate(
     _print(report)
 
 
-async def _run(specs: list[RunSpec], folder: Path, human: bool) -> dict[str, Any]:
-    from operators.debate.runner import DebateSummary, run_debates
+async def _run(specs: list[RunSpec], writer: DatasetWriter[DebateExample], human: bool) -> dict[str, Any]:
+    from operators.debate.runner import run_debates
 
     console = HumanConsole() if human else None
     try:
-        outcomes = await run_debates(specs, folder=folder, console=console)
+        summary, dataset = await run_debates(specs, writer, console=console)
     finally:
         if console is not None:
             console.close()
-    return DebateSummary(outcomes).as_json()
+    return {**summary.as_json(), "dataset": dataset.name, "dataset_folder": str(dataset.folder)}
 
 
 def _read_source(path: Path) -> str:
@@ -191,4 +195,4 @@ def _print(report: dict[str, Any]) -> None:
         str(report["undecided"]),
     )
     out.print(table)
-    out.print(f"transcripts: {report['transcripts']}", markup=False, soft_wrap=True)
+    out.print(f"dataset {report['dataset']}: {report['dataset_folder']}", markup=False, soft_wrap=True)

@@ -29,6 +29,10 @@ class FreeQuestion(BaseModel):
     reference: str | None = None
     """An answer to score against, when there is one."""
     id: str | None = None
+    incorrect: str | None = None
+    """A wrong answer, for operators that argue it against the reference (``hch debate``)."""
+    source: str | None = None
+    """A text the question is about (``hch debate``'s debaters quote it)."""
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,11 @@ import pytest
 
 from hch.replay import offline_model, replay_transcript
 from hch.tasks import find_task
-from operators.debate.runner import DebateSummary, run_debates, task_debates
+from operators.dataset import Dataset, DatasetWriter, open_dataset, verify_dataset
+from operators.debate.runner import DebateExample, DebateSummary, run_debates, task_debates
 from operators.debate.spec import LIARS, Liar
+from operators.paths import dataset_dir
+from operators.questions import question_set
 from transcripts import read_transcript
 from transcripts.events import DebateTurn, DebateVerdict, OracleCall
 from transcripts.html import export_html
@@ -23,6 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("permutation", "assignments", "wildcard")
 
 
+async def debates(
+    task: str, *, n: int, seed: int, size: int = 64, turns: int = 12, liar: Liar = "consistent", name: str = "d"
+) -> tuple[DebateSummary, Dataset]:
+    specs = task_debates(question_set(task, n, seed, size, None), turns=turns, judge="program", liar=liar)
+    return await run_debates(specs, DatasetWriter(dataset_dir(name), DebateExample, operator="debate", task=task))
+
+
 def verdict_of(path: Path) -> DebateVerdict:
     verdicts = [e for e in read_transcript(path).events if isinstance(e, DebateVerdict)]
     assert len(verdicts) == 1
@@ -30,27 +40,26 @@ def verdict_of(path: Path) -> DebateVerdict:
 
 
 @pytest.mark.parametrize("task", TASKS)
-async def test_honest_debater_wins_every_debate_against_a_consistent_liar(task: str, tmp_path: Path) -> None:
-    specs = task_debates(find_task(task), n=16, seed=5, size=32, turns=12, judge="program", liar="consistent")
-    outcomes = await run_debates(specs, folder=tmp_path)
-    summary = DebateSummary(outcomes)
+async def test_honest_debater_wins_every_debate_against_a_consistent_liar(task: str, hch_home: Path) -> None:
+    summary, dataset = await debates(task, n=16, seed=5, size=32)
+    assert verify_dataset(dataset).ok and dataset.manifest.examples == 16
     assert summary.honest_win_rate == 1.0 and summary.judge_accuracy == 1.0
     assert summary.win_rate_by_position() == {"A": 0.5, "B": 0.5}  # the honest side alternates
-    for outcome in outcomes:
-        events = read_transcript(outcome.transcript).events
-        verdict = verdict_of(outcome.transcript)
-        assert verdict.rewards == {outcome.honest: 1, ("B" if outcome.honest == "A" else "A"): -1}
+    for outcome, path in zip(summary.examples, summary.transcripts, strict=True):
+        events = read_transcript(path).events
+        verdict = verdict_of(path)
+        assert verdict.rewards == outcome.rewards == {outcome.honest: 1, ("B" if outcome.honest == "A" else "A"): -1}
         # The judge read one fact at most, and it is the one the verdict names.
         lookups = [e for e in events if isinstance(e, OracleCall)]
         assert len(lookups) == (1 if verdict.fact is not None else 0)
         if verdict.fact is not None:
             assert lookups[0].question == verdict.fact["question"]
-            assert lookups[0].answer == find_task(task).solve(_facts(outcome.transcript), lookups[0].question)
+            assert lookups[0].answer == find_task(task).solve(_facts(path), lookups[0].question)
         # Every step's conclusion is what the task's rules derive; the liar's steps rest on one false sub-claim.
         for turn in (e for e in events if isinstance(e, DebateTurn) and e.move == "step"):
             assert turn.conclusion == turn.claim
             if turn.side == "liar":
-                facts = _facts(outcome.transcript)
+                facts = _facts(path)
                 false = [s for s in turn.subclaims if find_task(task).solve(facts, s["question"]) != s["answer"]]
                 assert len(false) == 1
 
@@ -61,12 +70,10 @@ def _facts(path: Path) -> dict[str, object]:
     return facts
 
 
-async def test_a_permutation_step_is_the_halving_rule_with_the_debaters_sub_answers(tmp_path: Path) -> None:
-    task = find_task("permutation")
-    specs = task_debates(task, n=4, seed=1, size=64, turns=12, judge="program", liar="consistent")
-    outcomes = await run_debates(specs, folder=tmp_path)
-    for outcome in outcomes:
-        first = next(e for e in read_transcript(outcome.transcript).events if isinstance(e, DebateTurn))
+async def test_a_permutation_step_is_the_halving_rule_with_the_debaters_sub_answers(hch_home: Path) -> None:
+    summary, _ = await debates("permutation", n=4, seed=1)
+    for path in summary.transcripts:
+        first = next(e for e in read_transcript(path).events if isinstance(e, DebateTurn))
         n, x = first.question.removeprefix("s^").rstrip(")").split("(")
         h = int(n) // 2
         subs = first.subclaims
@@ -78,35 +85,33 @@ async def test_a_permutation_step_is_the_halving_rule_with_the_debaters_sub_answ
 
 
 @pytest.mark.parametrize("liar", LIARS)
-async def test_each_liar_strategy_loses_and_weaker_liars_lose_sooner(liar: Liar, tmp_path: Path) -> None:
-    specs = task_debates(find_task("assignments"), n=12, seed=2, size=64, turns=12, judge="program", liar=liar)
-    summary = DebateSummary(await run_debates(specs, folder=tmp_path / liar))
+async def test_each_liar_strategy_loses_and_weaker_liars_lose_sooner(liar: Liar, hch_home: Path) -> None:
+    summary, _ = await debates("assignments", n=12, seed=2, liar=liar)
     assert summary.honest_win_rate == 1.0
     if liar == "top":
         assert summary.mean_turns <= 1.0  # its own first step contradicts its claim
 
 
-async def test_too_few_turns_leaves_debates_undecided_with_zero_rewards(tmp_path: Path) -> None:
-    specs = task_debates(find_task("permutation"), n=10, seed=0, size=64, turns=1, judge="program", liar="consistent")
-    outcomes = await run_debates(specs, folder=tmp_path)
-    undecided = [o for o in outcomes if o.winner is None]
+async def test_too_few_turns_leaves_debates_undecided_with_zero_rewards(hch_home: Path) -> None:
+    summary, _ = await debates("permutation", n=10, seed=0, turns=1)
+    undecided = [p for e, p in zip(summary.examples, summary.transcripts, strict=True) if e.winner is None]
     assert undecided, "one turn cannot reach a fact on 64-element permutations"
-    for o in undecided:
-        verdict = verdict_of(o.transcript)
+    for path in undecided:
+        verdict = verdict_of(path)
         assert verdict.rewards == {"A": 0, "B": 0} and verdict.fact is None
-        assert not any(isinstance(e, OracleCall) for e in read_transcript(o.transcript).events)
-    assert DebateSummary(outcomes).honest_win_rate < 1.0
+        assert not any(isinstance(e, OracleCall) for e in read_transcript(path).events)
+    assert summary.honest_win_rate < 1.0
 
 
-async def test_the_verdict_follows_the_recorded_fact(tmp_path: Path) -> None:
+async def test_the_verdict_follows_the_recorded_fact(hch_home: Path, tmp_path: Path) -> None:
     """A replay fed an edited fact check diverges at the root: the verdict depends on that one lookup."""
     from hch.playback import Playback
     from transcripts.diff import diff_runs
 
-    specs = task_debates(find_task("wildcard"), n=1, seed=3, size=64, turns=12, judge="program", liar="consistent")
-    (outcome,) = await run_debates(specs, folder=tmp_path)
-    original = read_transcript(outcome.transcript)
-    assert verdict_of(outcome.transcript).fact is not None
+    summary, _ = await debates("wildcard", n=1, seed=3)
+    (path,) = summary.transcripts
+    original = read_transcript(path)
+    assert verdict_of(path).fact is not None
     report = None
     async with offline_model(original) as (model, _prompts, guard):
         report = await replay_transcript(original, model, transcript=tmp_path / "replay.jsonl", guard=guard)
@@ -127,12 +132,12 @@ async def test_the_verdict_follows_the_recorded_fact(tmp_path: Path) -> None:
     assert not diff_runs(original, read_transcript(tmp_path / "edited.jsonl")).identical
 
 
-def test_show_and_html_display_the_debate(tmp_path: Path) -> None:
+def test_show_and_html_display_the_debate(hch_home: Path) -> None:
     import asyncio
 
-    specs = task_debates(find_task("permutation"), n=1, seed=4, size=64, turns=12, judge="program", liar="consistent")
-    (outcome,) = asyncio.run(run_debates(specs, folder=tmp_path))
-    transcript = read_transcript(outcome.transcript)
+    summary, _ = asyncio.run(debates("permutation", n=1, seed=4))
+    (outcome,) = summary.examples
+    transcript = read_transcript(summary.transcripts[0])
     from rich.console import Console
 
     console = Console(record=True, width=200)
@@ -160,6 +165,9 @@ def test_cli_json_reports_the_figures_and_replay_is_identical(hch_home: Path) ->
     assert report["honest_win_rate"] == 1.0 and report["judge_accuracy"] == 1.0
     assert report["mean_turns"] > 0 and set(report["win_rate_by_position"]) == {"A", "B"}
     assert len(report["debates"]) == 6
+    assert Path(report["dataset_folder"]).is_relative_to(hch_home)
+    dataset = open_dataset(Path(report["dataset_folder"]))
+    assert verify_dataset(dataset).ok and dataset.manifest.operator == "debate" and dataset.manifest.examples == 6
     first = Path(report["debates"][0]["transcript"])
     assert first.is_relative_to(hch_home)
     replay = hch("replay", str(first), home=hch_home)
@@ -179,7 +187,7 @@ def test_cli_json_reports_the_figures_and_replay_is_identical(hch_home: Path) ->
             ),
             "unknown task 'nope'",
         ),
-        ((), "give --task NAME (recursive debate) or --questions FILE (free text), not both"),
+        ((), "give --task NAME (generated questions) or --questions FILE (free text), not both"),
         (("--task", "permutation", "--turns", "0"), "--turns must be at least 1, got 0"),
     ],
 )

@@ -127,9 +127,9 @@ class LLMJudge:
         return decision
 
 
-@dataclass
+@dataclass(eq=False)
 class _Seat:
-    """The judge's place at the terminal (a console owner): the debate's node and what it shows."""
+    """The judge's place at the terminal (a console owner, compared by identity): the debate's node and what it shows."""
 
     node: Node
     console: HumanConsole

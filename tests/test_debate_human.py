@@ -1,0 +1,104 @@
+"""A person judges debates at a real terminal (tmux): sees only the debate, picks the winner, gives a reason."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.human_helpers import ROOT, Tmux, base_env, hch_argv
+from transcripts.events import DebateVerdict, HumanInput
+from transcripts.reader import read_transcript
+
+
+@pytest.fixture
+def terminals() -> Iterator[list[Tmux]]:
+    opened: list[Tmux] = []
+    yield opened
+    for t in opened:
+        t.close()
+
+
+def right_position(screen: str) -> str:
+    """What a careful judge concludes from the last debate on screen: whose claim the checked fact supports."""
+    debate = screen.rsplit("Judge this debate", 1)[1]
+    fact = re.search(r"Checked fact \(from the facts table\): .* = (\S+)", debate)
+    if fact is not None:
+        stake = re.search(r"At stake: A says (\S+), B says (\S+)", debate)
+        assert stake is not None, debate
+        return "A" if stake.group(1) == fact.group(1) else "B"
+    ended = re.search(r"Ended: \w+ \(debater ([AB])\)", debate)
+    assert ended is not None, debate
+    return "B" if ended.group(1) == "A" else "A"
+
+
+def test_a_person_judges_two_debates_and_the_verdicts_replay(
+    terminals: list[Tmux], hch_home: Path, tmp_path: Path
+) -> None:
+    args = ["debate", "--task", "permutation", "--size", "16", "--n", "2", "--judge", "human", "--dataset", "judged"]
+    t = Tmux(hch_argv(*args), base_env(hch_home))
+    terminals.append(t)
+    typed: list[tuple[str, str]] = []
+    for count in (1, 2):
+        screen = t.wait_for(r"winner \(A or B\): ", count=count + (1 if count == 2 else 0))
+        pick = right_position(screen)
+        if count == 1:
+            t.send("C")  # not a position: asked again
+            screen = t.wait_for(r"'C' is not A or B")
+        t.send(pick)
+        t.wait_for(r"reason: ", count=count)
+        reason = f"the checked fact backs {pick} ({count})"
+        t.send(reason)
+        typed.append((pick, reason))
+    assert t.wait_exit(120) == 0, t.screen()
+
+    folder = hch_home / "datasets" / "judged" / "transcripts"
+    paths = sorted(folder.glob("debate-*.jsonl"))
+    assert len(paths) == 2
+    verdicts = []
+    for path in paths:
+        events = read_transcript(path).events
+        inputs = [e for e in events if isinstance(e, HumanInput)]
+        (verdict,) = [e for e in events if isinstance(e, DebateVerdict)]
+        assert verdict.judge == "human"
+        assert [i.prompt for i in inputs][-2:] == ["debate-winner", "debate-reason"]
+        assert verdict.winner == inputs[-2].typed and verdict.reason == inputs[-1].typed
+        assert verdict.winner_side == "honest"  # the person followed the fact
+        shown = inputs[0].shown
+        assert "Answer A:" in shown and "honest" not in shown and "liar" not in shown  # only the debate
+        verdicts.append((verdict.winner, verdict.reason))
+    assert sorted(verdicts) == sorted(typed)
+    assert any(i.typed == "C" for p in paths for i in read_transcript(p).events if isinstance(i, HumanInput))
+
+    # Replay feeds the recorded inputs back: no terminal, identical verdicts.
+    for path in paths:
+        proc = subprocess.run(
+            hch_argv("replay", str(path), "--transcript", str(tmp_path / f"{path.stem}-replay.jsonl")),
+            cwd=ROOT,
+            env={**os.environ, "HCH_HOME": str(hch_home)},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("identical"), proc.stdout
+
+
+def test_a_human_judge_needs_a_terminal(hch_home: Path) -> None:
+    proc = subprocess.run(
+        hch_argv("debate", "--task", "permutation", "--n", "1", "--judge", "human"),
+        cwd=ROOT,
+        env={**os.environ, "HCH_HOME": str(hch_home)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--judge human needs a person at a terminal" in lines[0]
