@@ -129,7 +129,7 @@ class LLMJudge:
 
 @dataclass(eq=False)
 class _Seat:
-    """The judge's place at the terminal (a console owner, compared by identity): the debate's node and what it shows."""
+    """The judge's seat at the terminal (a console owner, compared by identity): the node and what it shows."""
 
     node: Node
     console: HumanConsole
