@@ -23,6 +23,19 @@ def terminals() -> Iterator[list[Tmux]]:
         t.close()
 
 
+def without_terminal(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``hch ARGS`` with standard input closed (not a terminal), as a script or CI would run it."""
+    return subprocess.run(
+        hch_argv(*args),
+        cwd=ROOT,
+        env={**os.environ, "HCH_HOME": str(home)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def right_position(screen: str) -> str:
     """What a careful judge concludes from the last debate on screen: whose claim the checked fact supports."""
     debate = screen.rsplit("Judge this debate", 1)[1]
@@ -76,29 +89,13 @@ def test_a_person_judges_two_debates_and_the_verdicts_replay(
 
     # Replay feeds the recorded inputs back: no terminal, identical verdicts.
     for path in paths:
-        proc = subprocess.run(
-            hch_argv("replay", str(path), "--transcript", str(tmp_path / f"{path.stem}-replay.jsonl")),
-            cwd=ROOT,
-            env={**os.environ, "HCH_HOME": str(hch_home)},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        proc = without_terminal(hch_home, "replay", str(path), "--transcript", str(tmp_path / f"{path.stem}-r.jsonl"))
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith("identical"), proc.stdout
 
 
 def test_a_human_judge_needs_a_terminal(hch_home: Path) -> None:
-    proc = subprocess.run(
-        hch_argv("debate", "--task", "permutation", "--n", "1", "--judge", "human"),
-        cwd=ROOT,
-        env={**os.environ, "HCH_HOME": str(hch_home)},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = without_terminal(hch_home, "debate", "--task", "permutation", "--n", "1", "--judge", "human")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--judge human needs a person at a terminal" in lines[0]

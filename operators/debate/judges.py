@@ -55,11 +55,15 @@ class ProgramJudge:
 
 JUDGE_SYSTEM = (
     "You judge a debate between two debaters, A and B, who argue for different answers to a question. "
-    "Exactly one answer is correct. You do not see the source text; debaters quote it, and each quote is "
-    "marked <v_quote> if it was checked to appear in the source word for word, or <u_quote> if it does not: "
-    "trust verified quotes, distrust unverified ones. Decide which answer is correct."
+    "Exactly one answer is correct, and you see only the debate. Quotes of the source text are marked "
+    "<v_quote> if they were checked to appear in it word for word and <u_quote> if not: trust verified "
+    "quotes, distrust unverified ones. A fact marked as checked against the facts table is true. "
+    "Decide which answer is correct."
 )
-JUDGE_INSTRUCTION = 'Reply with a JSON object: {"winner": "A" or "B", "reason": "one sentence"}.'
+JUDGE_INSTRUCTION = (
+    'Reply with one JSON object with two keys: "winner", the letter of the correct answer (A or B), '
+    'and "reason", why, in one sentence.'
+)
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"winner": {"type": "string", "enum": ["A", "B"]}, "reason": {"type": "string"}},
