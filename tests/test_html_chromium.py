@@ -168,3 +168,27 @@ async def test_hostile_text_is_shown_as_text(browser: WebDriver, tmp_path: Path,
     assert not browser.find_elements(By.CSS_SELECTOR, "img")
     facts = browser.find_element(By.ID, "details").find_element(By.CSS_SELECTOR, "table.facts").text
     assert f"question {' '.join(NASTY.split())}" in facts
+
+
+async def test_a_debate_is_shown_as_its_moves_and_verdict(browser: WebDriver, tmp_path: Path, hch_home: Path) -> None:
+    from operators.dataset import DatasetWriter
+    from operators.debate.runner import DebateExample, run_debates, task_debates
+    from operators.paths import dataset_dir
+    from operators.questions import question_set
+    from transcripts.events import DebateTurn
+
+    specs = task_debates(question_set("permutation", 1, 7, 64, None), turns=12, judge="program", liar="consistent")
+    summary, _ = await run_debates(specs, DatasetWriter(dataset_dir("page"), DebateExample, operator="debate"))
+    (path,) = summary.transcripts
+    turns = [e for e in read_transcript(path).events if isinstance(e, DebateTurn)]
+    page = tmp_path / "debate.html"
+    assert hch("export", str(path), "--html", str(page), home=hch_home).returncode == 0
+    browser.get(page.as_uri())
+    details = browser.find_element(By.ID, "details")
+    boxes = details.find_elements(By.CSS_SELECTOR, ".event.debate_turn")
+    assert [b.find_element(By.TAG_NAME, "pre").text for b in boxes] == [t.text for t in turns]
+    assert len(details.find_elements(By.CSS_SELECTOR, ".event.debate_turn.liar")) == sum(
+        t.side == "liar" for t in turns
+    )
+    verdict = details.find_element(By.CSS_SELECTOR, ".event.debate_verdict").text
+    assert "wins (honest)" in verdict and "fact checked: s^1(" in verdict and "rewards A" in verdict
