@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from commands import approval, audit, cache, debate, run
+from commands import approval, audit, cache, dataset, debate, imitative, run
 
 app = typer.Typer(
     name="hch",
@@ -38,6 +38,9 @@ app.command()(audit.export)
 app.add_typer(cache.cache_app)
 
 # Operators: imitative amplification (amplify, distill, iterate, dataset).
+app.command()(imitative.amplify)
+app.command()(imitative.iterate)
+app.add_typer(dataset.dataset_app)
 
 # Operators: approval-based amplification and recursive reward modeling.
 app.command("approve")(approval.approve_command)

@@ -75,6 +75,21 @@ class BestOfNSpec(BaseModel):
     seed: int = 0
 
 
+class DistilledSpec(BaseModel):
+    """A distilled model M_{t+1}, rebuilt from a dataset under ``$HCH_HOME/datasets`` (see docs/operators.md).
+
+    The dataset is named, not embedded, and pinned by the sha256 of its
+    examples file: building the model refuses a dataset whose digest differs.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["memorising"]
+    """``memorising``: a table of Amp(M_t)'s answers (a stand-in that does not generalise)."""
+    dataset: str
+    sha256: str
+
+
 class RunSpec(BaseModel):
     """A question, the tree's bounds, and who works the nodes."""
 
@@ -102,6 +117,8 @@ class RunSpec(BaseModel):
     """A debate on the question (see :mod:`operators.debate`) instead of a tree: depth 0, one node."""
     best_of_n: BestOfNSpec | None = None
     """Set when the tree's base model is the best-of-n policy (approval-based amplification)."""
+    distilled: DistilledSpec | None = None
+    """The model M the tree consults at its leaves instead of the task's lookup oracle or the LLM."""
 
 
 def check_bounds(depth: int, budget: int | None, max_subquestions: int) -> None:
@@ -120,10 +137,13 @@ def needs_llm(spec: RunSpec) -> bool:
         return spec.debate.needs_llm
     if spec.human_mode != "direct" or spec.overseer == "llm":
         return True
+    leaves_human = spec.depth in human_depths_of(spec.overseer, spec.human_depths, spec.depth)
+    if spec.distilled is not None:
+        return False
     if spec.task is not None:
         return False
     # Free text: the leaves are the LLM's unless a person answers them too.
-    return spec.depth not in human_depths_of(spec.overseer, spec.human_depths, spec.depth)
+    return not leaves_human
 
 
 def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
@@ -159,8 +179,19 @@ def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
         facts = task.validate_facts(spec.task.facts)
         task.parse_question(facts, spec.question)
         program = None if spec.overseer == "llm" else task.overseer(facts)
-        return place_people(spec, program or overseer, task.oracle(facts), drafter)
+        leaves = _distilled(spec, llm, facts) if spec.distilled is not None else task.oracle(facts)
+        return place_people(spec, program or overseer, leaves, drafter)
+    if spec.distilled is not None:
+        base = _distilled(spec, llm, None)
     return place_people(spec, overseer, base, drafter)
+
+
+def _distilled(spec: RunSpec, llm: LLMClient | None, facts: dict[str, Any] | None) -> Model:
+    # Imported here: the engine only needs the operators' learners when a spec names one.
+    from operators.imitative.learners import build_distilled
+
+    assert spec.distilled is not None
+    return build_distilled(spec.distilled, llm=llm, facts=facts)
 
 
 def place_people(spec: RunSpec, overseer: Overseer | None, base: Model | None, drafter: Drafter | None = None) -> Model:

@@ -351,8 +351,8 @@ class Dataset:
         if self.manifest.claims != kind.CLAIMS:
             raise DatasetError(f"{where}: its claims {self.manifest.claims} are not those of {kind.KIND!r} examples")
         raw = self.raw_examples()
-        if check_digest and sha256_file(self.examples_path) != self.manifest.examples_sha256:
-            raise DatasetError(self._edited_message())
+        if check_digest:
+            self.check_digest()
         out: list[E] = []
         for lineno, data in raw:
             try:
@@ -362,8 +362,16 @@ class Dataset:
                 raise DatasetError(f"{where}: not a {kind.KIND} example: {_first_error(exc)}") from None
         return out
 
+    def check_digest(self) -> None:
+        """Raise :class:`DatasetError` if ``examples.jsonl`` changed since the dataset was sealed.
+
+        The error names the line of the first example that no longer matches
+        its tree, found by verifying the examples against their transcripts.
+        """
+        if sha256_file(self.examples_path) != self.manifest.examples_sha256:
+            raise DatasetError(self._edited_message())
+
     def _edited_message(self) -> str:
-        """Which line was edited, found by verifying the examples against their transcripts."""
         report = verify_dataset(self)
         bad = next((p for p in report.problems if p.line is not None), None)
         if bad is not None:
