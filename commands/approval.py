@@ -38,8 +38,9 @@ from commands.common import (
     run_async,
 )
 from hch.errors import UsageError
-from hch.executor import DEFAULT_MAX_SUBQUESTIONS
+from hch.executor import DEFAULT_MAX_SUBQUESTIONS, new_run_id
 from operators.approval.operator import ApprovalOutcome, ApprovalSettings, approve
+from operators.dataset import dataset_dir
 
 SAMPLE_TEMPERATURE = 0.7
 """The temperature of free-text runs when none is given: K samples at 0 would be one candidate K times."""
@@ -76,6 +77,14 @@ def approve_command(
     timeout: TimeoutOpt = None,
     max_attempts: MaxAttemptsOpt = None,
     structured_output: StructuredOpt = "auto",
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the unfinished dataset --name (an interrupted run): give the same flags again; "
+            "finished runs are kept, cut ones resumed.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Approval-based amplification: M proposes K candidates per question, Amp(M) rates each.
@@ -103,6 +112,9 @@ def approve_command(
                 max_attempts=max_attempts,
                 structured_output=structured_output,
             )
+        if name is None and not resume:
+            name = f"approval-{chosen.task.name if chosen.task else 'free'}-{new_run_id()}"
+        folder = dataset_dir(name) if name is not None else None
         settings = ApprovalSettings(
             candidates=candidates,
             depth=depth,
@@ -125,9 +137,11 @@ def approve_command(
                 name=name,
                 notify=partial(err.print, markup=False) if err.is_terminal else None,
                 on_result=lambda _r: progress.advance(bar),
+                resume=resume,
             )
 
-    outcome = run_async(go)
+    # An interrupted run keeps its transcripts in the folder: `--resume --name NAME` continues it.
+    outcome = run_async(go, transcript_hint=folder)
     if as_json:
         print(json.dumps(report(outcome)))
         return

@@ -163,3 +163,29 @@ def test_a_tree_on_the_best_of_n_policy_is_named_in_its_spec_and_replays(tmp_pat
     assert any(isinstance(e, Approval) for e in events)
     replay = hch("replay", str(path), home=hch_home)
     assert replay.returncode == 0 and replay.stdout.startswith("identical"), replay.stdout + replay.stderr
+
+
+def test_an_interrupted_approve_resumes_without_losing_or_mixing_work(hch_home: Path) -> None:
+    args = ["approve", "--task", "assignments", "--n", "5", "--candidates", "2", "--depth", "5", "--size", "24"]
+    first = hch(*args, "--name", "first", "--json", home=hch_home)
+    assert first.returncode == 0, first.stderr
+    expected = json.loads(first.stdout)
+    # An interrupted run of the same flags: no manifest yet, one rating never written, one proposal cut short.
+    folder = hch_home / "datasets" / "again" / "transcripts"
+    (hch_home / "datasets" / "first").rename(folder.parent)
+    for name in ("manifest.json", "examples.jsonl", "preferences.jsonl"):
+        (folder.parent / name).unlink()
+    (folder / "q0002-c01-rating.jsonl").unlink()
+    cut = folder / "q0003-c00-proposal.jsonl"
+    cut.write_text("".join(cut.read_text().splitlines(keepends=True)[:-2]))
+    other = hch(*args, "--noise", "0.9", "--name", "again", "--resume", home=hch_home)
+    assert other.returncode == 2 and "other settings" in other.stderr, other.stderr
+    resumed = hch(*args, "--name", "again", "--resume", "--json", home=hch_home)
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    for key in ("candidates", "mean_approval_correct", "mean_approval_wrong", "single_accuracy", "best_of_n_accuracy"):
+        assert report[key] == expected[key], key
+    assert (folder / "q0002-c01-rating.jsonl").exists() and (folder / "q0003-c00-proposal.cut.jsonl").exists()
+    assert verify_dataset(open_dataset("again")).ok
+    missing = hch(*args, "--name", "nothing", "--resume", home=hch_home)
+    assert missing.returncode == 2 and "no unfinished dataset" in missing.stderr

@@ -34,7 +34,7 @@ from operators.dataset import Dataset, DatasetWriter, Example, Provenance, datas
 from operators.proposals import proposal_specs
 from operators.questions import QuestionSet
 from transcripts.events import Approval, NodeAnswer
-from transcripts.reader import read_transcript
+from transcripts.reader import TranscriptError, read_transcript
 
 PREFERENCES = "preferences.jsonl"
 """The preference pairs, next to the dataset's examples."""
@@ -156,13 +156,23 @@ async def approve(
     name: str | None = None,
     notify: Callable[[str], None] | None = None,
     on_result: Callable[[BatchResult], None] | None = None,
+    resume: bool = False,
 ) -> ApprovalOutcome:
-    """Propose, rate, and write the approval dataset and its preference pairs (see the module docstring)."""
+    """Propose, rate, and write the approval dataset and its preference pairs (see the module docstring).
+
+    ``resume`` continues the unfinished dataset ``name`` (an interrupted run
+    with the same settings): finished runs are read back, cut ones resumed
+    without repeating their recorded calls.
+    """
     if settings.depth < 1:
         raise UsageError(f"--depth {settings.depth}: the rating tree is Amp(M), at least depth 1")
     bases = question_specs(questions, llm)
     task_name = questions.task.name if questions.task is not None else None
+    if resume and name is None:
+        raise UsageError("--resume continues a dataset by its --name")
     name = name or f"approval-{task_name or 'free'}-{new_run_id()}"
+    if resume and not dataset_dir(name).is_dir():
+        raise UsageError(f"--resume: there is no unfinished dataset {name!r} under {dataset_dir(name).parent}")
     writer = DatasetWriter(
         dataset_dir(name),
         ApprovalExample,
@@ -177,6 +187,7 @@ async def approve(
             "size": questions.size if task_name else None,
             "questions": len(bases),
         },
+        resume=resume,
     )
     proposals: list[RunSpec] = []
     slots: list[tuple[int, int]] = []
@@ -185,24 +196,32 @@ async def approve(
             proposals.append(spec)
             slots.append((qi, ci))
     header = {"operator": "approval"}
+    proposal_names = [f"q{qi:04d}-c{ci:02d}-proposal" for qi, ci in slots]
+    if resume:
+        await asyncio.to_thread(_check_same, writer.transcripts, proposal_names, proposals)
     async with open_batch(proposals, notify=notify) as batch:
         proposed = await run_batch(
             proposals,
             writer.transcripts,
             batch=batch,
-            names=[f"q{qi:04d}-c{ci:02d}-proposal" for qi, ci in slots],
+            names=proposal_names,
             settings={**header, "step": "proposal"},
             on_result=on_result,
+            resume=resume,
         )
         made = [(slot, r) for slot, r in zip(slots, proposed, strict=True) if r.answer is not None]
         ratings_specs = [_rating_spec(bases[qi][0], r.answer or "", settings) for (qi, _), r in made]
+        rating_names = [f"q{qi:04d}-c{ci:02d}-rating" for (qi, ci), _ in made]
+        if resume:
+            await asyncio.to_thread(_check_same, writer.transcripts, rating_names, ratings_specs)
         rated = await run_batch(
             ratings_specs,
             writer.transcripts,
             batch=batch,
-            names=[f"q{qi:04d}-c{ci:02d}-rating" for (qi, ci), _ in made],
+            names=rating_names,
             settings={**header, "step": "rating"},
             on_result=on_result,
+            resume=resume,
         )
     failed = [f"{r.transcript}: {r.error}" for r in (*proposed, *rated) if r.result is None]
     examples = await asyncio.to_thread(_examples, writer, bases, made, rated, exact=task_name is not None)
@@ -222,6 +241,23 @@ async def approve(
         best=[best_of_n(group) for group in by_question(ratings)],
         failed=failed,
     )
+
+
+def _check_same(folder: Path, names: Sequence[str], specs: Sequence[RunSpec]) -> None:
+    """Refuse to resume over transcripts that were made with other settings (they would mix two datasets)."""
+    for stem, spec in zip(names, specs, strict=True):
+        path = folder / f"{stem}.jsonl"
+        if not path.exists():
+            continue
+        try:
+            recorded = read_transcript(path).header.settings.get("spec")
+        except TranscriptError:
+            continue  # not even a header survived: the batch runs it afresh
+        if recorded != spec.model_dump(mode="json"):
+            raise UsageError(
+                f"--resume: {path} was made with other settings than these flags give; "
+                "resume with the flags of the interrupted run"
+            )
 
 
 def _rating_of(example: ApprovalExample) -> Rating:
