@@ -137,10 +137,15 @@ def llm_settings_of(transcript: Transcript, spec: RunSpec, **overrides: Any) -> 
 
     if spec.llm is None:
         raise TranscriptError(f"{transcript.path}:1: the run needs a model but its spec records no model settings")
+    from hch.llm.settings import one_line_validation_error
+
     try:
         settings = LLMSettings(**spec.llm)
     except ValueError as exc:
-        raise TranscriptError(f"{transcript.path}:1: the recorded model settings are invalid: {exc}") from None
+        # Not str(exc): pydantic's message quotes the input, which may be a URL with a key in it.
+        raise TranscriptError(
+            f"{transcript.path}:1: the recorded model settings are invalid: {one_line_validation_error(exc)}"
+        ) from None
     changes = {k: v for k, v in overrides.items() if v is not None}
     return settings.model_copy(update=changes) if changes else settings
 
@@ -374,8 +379,11 @@ def check_resume_flags(spec: RunSpec, given: dict[str, Any], path: Path) -> dict
         if name == "structured_output" and value == "auto":
             same = True
         if not same:
+            from hch.llm.urls import public_url  # here: hch.llm loads the OpenAI SDK
+
+            shown = public_url(value) if name == "base_url" and isinstance(value, str) else value
             raise UsageError(
-                f"{flag} {value} conflicts with --resume {path}, which ran with {recorded[name]!r}; "
+                f"{flag} {shown} conflicts with --resume {path}, which ran with {recorded[name]!r}; "
                 "leave it out (the settings come from the transcript)"
             )
     return overrides

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hch.errors import UsageError
+from hch.llm.urls import public_url, secret_query_names
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 """What the OpenAI SDK itself uses when no base URL is given."""
@@ -51,13 +52,28 @@ class LLMSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base URL must be an http(s) URL such as http://127.0.0.1:8000/v1, got {value!r}")
+        # Messages show public_url(value): a refused URL may carry the very key it leaks.
+        try:
+            parts = urlsplit(value)
+            hostname = parts.hostname
+        except ValueError:
+            hostname = None
+        if hostname is None or parts.scheme not in ("http", "https"):
+            shown = public_url(value)
+            raise ValueError(f"base URL must be an http(s) URL such as http://127.0.0.1:8000/v1, got {shown!r}")
         # The base URL is written into transcripts and cache keys: a URL that
         # carries credentials would leak them there.
-        if parts.username or parts.password:
+        if "@" in parts.netloc:
             raise ValueError("base URL must not contain credentials; put the key in the API key variable")
+        secrets = secret_query_names(value)
+        if secrets:
+            raise ValueError(
+                f"base URL must not carry credentials in its query ({', '.join(secrets)}); "
+                "put the key in the API key variable"
+            )
+        if parts.query:
+            # The OpenAI client appends /chat/completions after the query string: it would never reach the server.
+            raise ValueError(f"base URL must not have a query string (?{parts.query}): the client cannot send it")
         # One spelling per endpoint, so that ".../v1" and ".../v1/" share cache entries.
         return value.rstrip("/")
 
@@ -94,14 +110,15 @@ class LLMSettings(BaseModel):
         try:
             return cls(model=chosen_model, base_url=chosen_url, **fields)
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise UsageError(_one_line_validation_error(exc)) from None
+            raise UsageError(one_line_validation_error(exc)) from None
 
     def public(self) -> dict[str, Any]:
         """The JSON-able settings recorded in a transcript header (holds no secret)."""
         return self.model_dump(mode="json")
 
 
-def _one_line_validation_error(exc: ValueError) -> str:
+def one_line_validation_error(exc: ValueError) -> str:
+    """Pydantic's errors in one line, without the input values it would quote."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
         parts = []
