@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from commands import approval, audit, cache, dataset, debate, imitative, run
+from commands import approval, audit, cache, dataset, debate, imitative, rrm, run
 
 app = typer.Typer(
     name="hch",
@@ -44,6 +44,7 @@ app.add_typer(dataset.dataset_app)
 
 # Operators: approval-based amplification and recursive reward modeling.
 app.command("approve")(approval.approve_command)
+app.command()(rrm.rrm)
 
 # Operators: debate.
 app.command()(debate.debate)

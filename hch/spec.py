@@ -90,6 +90,29 @@ class DistilledSpec(BaseModel):
     sha256: str
 
 
+class RRMSpec(BaseModel):
+    """A run of recursive reward modeling (see :mod:`operators.rrm`): the agent
+    answering a question, or an overseer comparing two answers with its assistant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["agent", "compare"]
+    candidates: int = Field(ge=1)
+    """n of the agent's best-of-n."""
+    noise: float | None = Field(default=None, ge=0.0, le=1.0)
+    """On a task: the probability that one of the agent's candidates is wrong."""
+    seed: int = 0
+    reward_model: dict[str, Any] | None = None
+    """The agent's reward model, as its saved JSON (digest checked on rebuild); None: the base agent."""
+    tag: str = ""
+    """What the reward model prefixes to questions (the task instance)."""
+    assisted: bool = True
+    """Compare: whether the overseer may consult the assistant, Amp^assist_depth(agent)."""
+    assist_depth: int = Field(default=1, ge=0)
+    human: bool = False
+    """Compare: a person compares, at the terminal."""
+
+
 class RunSpec(BaseModel):
     """A question, the tree's bounds, and who works the nodes."""
 
@@ -119,6 +142,8 @@ class RunSpec(BaseModel):
     """Set when the tree's base model is the best-of-n policy (approval-based amplification)."""
     distilled: DistilledSpec | None = None
     """The model M the tree consults at its leaves instead of the task's lookup oracle or the LLM."""
+    rrm: RRMSpec | None = None
+    """Set when the run is part of recursive reward modeling (the agent, or a comparison)."""
 
 
 def check_bounds(depth: int, budget: int | None, max_subquestions: int) -> None:
@@ -149,7 +174,7 @@ def needs_llm(spec: RunSpec) -> bool:
 def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
     """The HCH tree the spec describes; ``llm`` is the run's model client when :func:`needs_llm`."""
     check_bounds(spec.depth, spec.budget, spec.max_subquestions)
-    if spec.proposal is not None or spec.approval is not None or spec.best_of_n is not None:
+    if spec.proposal is not None or spec.approval is not None or spec.best_of_n is not None or spec.rrm is not None:
         # Imported here: the operators build on the engine, not the other way round.
         from operators.models import build_operator_model
 

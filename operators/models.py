@@ -17,7 +17,11 @@ if TYPE_CHECKING:
 
 
 def build_operator_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
-    """The proposer, the approval tree or the best-of-n tree ``spec`` describes."""
+    """The proposer, the approval tree, the best-of-n tree or the RRM tree ``spec`` describes."""
+    if spec.rrm is not None:
+        from operators.rrm.trees import build_rrm_tree
+
+        return build_rrm_tree(spec, llm)
     if spec.proposal is not None:
         from operators.proposals import build_proposer
 

@@ -26,6 +26,7 @@ from transcripts.events import (
     DebateTurn,
     DebateVerdict,
     Event,
+    Feedback,
     HumanInput,
     ModelCall,
     NodeAnswer,
@@ -34,6 +35,7 @@ from transcripts.events import (
     OracleCall,
     Refusal,
     Reuse,
+    RewardScores,
     RunEnd,
 )
 from transcripts.reader import Transcript
@@ -104,6 +106,14 @@ def step_of(event: Event) -> tuple[str, Step] | None:
         text = f"approval {event.approval:g} ({event.verdict}) of {_short(event.candidate)}"
         verdict = (event.question, event.candidate, event.approval, event.verdict, event.overseer_answer)
         return event.node_id, Step("approval", verdict, text, event.seq)
+    if isinstance(event, Feedback):
+        text = f"feedback prefers {event.preferred} ({event.basis})"
+        choice = (event.question, event.answer_a, event.answer_b, event.preferred, event.basis)
+        return event.node_id, Step("feedback", choice, text, event.seq)
+    if isinstance(event, RewardScores):
+        text = f"reward scores: chose #{event.chosen} of {len(event.candidates)}"
+        scored = (event.question, tuple(event.candidates), tuple(event.scores), event.chosen, event.reward_model)
+        return event.node_id, Step("reward_scores", scored, text, event.seq)
     if isinstance(event, NodeError):
         text = f"error {event.error_type}: {event.message}"
         return event.node_id, Step("error", (event.error_type, event.message), text, event.seq)

@@ -229,6 +229,41 @@ class DebateVerdict(_Event):
     fact: dict[str, str] | None = None
 
 
+# -- recursive reward modeling (operators/rrm) -------------------------------
+
+
+class RewardScores(_Event):
+    """An agent chose among candidate answers by a reward model's scores (best-of-n).
+
+    ``reward_model`` is the digest of the model that scored them ("none": the
+    base agent, which takes its first candidate)."""
+
+    kind: Literal["reward_scores"] = "reward_scores"
+    node_id: str
+    question: str
+    candidates: list[str]
+    scores: list[float]
+    chosen: int
+    reward_model: str
+
+
+class Feedback(_Event):
+    """An overseer compared two answers to a question and preferred one.
+
+    ``basis`` says what decided it (the assistant's answer, the overseer's own
+    check, a guess, or a person); ``consulted`` lists the subquestions the
+    overseer asked its assistant and the answers it got."""
+
+    kind: Literal["feedback"] = "feedback"
+    node_id: str
+    question: str
+    answer_a: str
+    answer_b: str
+    preferred: Literal["A", "B"]
+    basis: str
+    consulted: list[dict[str, str]] = Field(default_factory=list)
+
+
 Event = Annotated[
     Header
     | NodeStart
@@ -243,7 +278,9 @@ Event = Annotated[
     | RunEnd
     | Approval
     | DebateTurn
-    | DebateVerdict,
+    | DebateVerdict
+    | RewardScores
+    | Feedback,
     Field(discriminator="kind"),
 ]
 

@@ -350,6 +350,22 @@ _SCRIPT = r"""
         box.appendChild(el("div", "role", "overseer's answer")); box.appendChild(pre(e.overseer_answer));
       }
       box.appendChild(el("div", "role", "reason")); box.appendChild(pre(e.reason));
+    } else if (e.kind === "feedback") {
+      box.appendChild(el("div", "title", "feedback \u00b7 prefers " + e.preferred + " \u00b7 " + e.basis));
+      box.appendChild(el("div", "role", "question")); box.appendChild(pre(e.question));
+      box.appendChild(el("div", "role", "A" + (e.preferred === "A" ? " (preferred)" : ""))); box.appendChild(pre(e.answer_a));
+      box.appendChild(el("div", "role", "B" + (e.preferred === "B" ? " (preferred)" : ""))); box.appendChild(pre(e.answer_b));
+      e.consulted.forEach(function (x) {
+        box.appendChild(el("div", "role", "consulted " + x.child_id));
+        box.appendChild(pre(x.question + " \u2192 " + x.answer));
+      });
+    } else if (e.kind === "reward_scores") {
+      box.appendChild(el("div", "title", "reward scores \u00b7 best of " + e.candidates.length));
+      box.appendChild(el("div", "role", "question")); box.appendChild(pre(e.question));
+      e.candidates.forEach(function (c, i) {
+        box.appendChild(el("div", "role", "#" + i + (i === e.chosen ? " (chosen)" : "") + " \u00b7 reward " + e.scores[i]));
+        box.appendChild(pre(c));
+      });
     } else if (e.kind === "error") {
       box.appendChild(el("div", "title", "error"));
       box.appendChild(pre(e.error_type + ": " + e.message));

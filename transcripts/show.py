@@ -28,12 +28,14 @@ from transcripts.events import (
     DebateTurn,
     DebateVerdict,
     Event,
+    Feedback,
     HumanInput,
     ModelCall,
     NodeAnswer,
     NodeError,
     NodeStart,
     OracleCall,
+    RewardScores,
     RunEnd,
 )
 from transcripts.reader import Transcript
@@ -121,6 +123,10 @@ def _label(node: TreeNode, width: int) -> Text:
     approvals = [e for e in node.events if isinstance(e, Approval)]
     if approvals:
         text.append(f"  ✓ approval {approvals[-1].approval:g} ({approvals[-1].verdict})", style="magenta")
+    for feedback in (e for e in node.events if isinstance(e, Feedback)):
+        text.append(f"  ◆ prefers {feedback.preferred} ({feedback.basis})", style="magenta")
+    for scored in (e for e in node.events if isinstance(e, RewardScores)):
+        text.append(f"  ★ best of {len(scored.candidates)} by reward", style="magenta")
     stats = node_stats(node)
     facts = [node.worker or "?"]
     if stats.model_calls:
@@ -232,6 +238,10 @@ def _call_rows(events: list[Event]) -> Iterator[RenderableType]:
             yield Text.assemble(("asked ", "bold"), " | ".join(event.questions))
         elif isinstance(event, Approval):
             yield _approval_panel(event)
+        elif isinstance(event, Feedback):
+            yield _feedback_panel(event)
+        elif isinstance(event, RewardScores):
+            yield _scores_panel(event)
         elif isinstance(event, NodeError):
             yield Text(f"error {event.error_type}: {event.message}", style="red")
         elif isinstance(event, DebateTurn):
@@ -261,6 +271,38 @@ def _approval_panel(event: Approval) -> Panel:
     title = f"approval {event.approval:g} · {event.verdict}"
     style = {"confirmed": "green", "refuted": "red"}.get(event.verdict, "yellow")
     return Panel(Group(*parts), title=escape(title), title_align="left", border_style=style)
+
+
+def _feedback_panel(event: Feedback) -> Panel:
+    """An RRM comparison: the two answers side by side, what was consulted, and the choice."""
+    pair = Table(show_header=True, header_style="bold", expand=True)
+    for side in ("A", "B"):
+        pair.add_column(f"{side} (preferred)" if event.preferred == side else side)
+    pair.add_row(Text(event.answer_a), Text(event.answer_b))
+    parts: list[RenderableType] = [Text.assemble(("question ", "bold"), event.question), pair]
+    for item in event.consulted:
+        parts.append(
+            Text.assemble(
+                ("consulted ", "bold"),
+                f"{item.get('child_id', '?')} {item.get('question', '')} → ",
+                (item.get("answer", ""), "green"),
+            )
+        )
+    title = f"feedback · prefers {event.preferred} · {event.basis}"
+    return Panel(Group(*parts), title=escape(title), title_align="left", border_style="magenta")
+
+
+def _scores_panel(event: RewardScores) -> Panel:
+    """Best-of-n: each candidate with its reward-model score, the chosen one marked."""
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("#", justify="right")
+    table.add_column("candidate")
+    table.add_column("reward", justify="right")
+    for i, (candidate, score) in enumerate(zip(event.candidates, event.scores, strict=False)):
+        mark = " ★" if i == event.chosen else ""
+        table.add_row(f"{i}{mark}", Text(candidate), f"{score:.3f}")
+    title = f"reward scores · model {event.reward_model[:19]}"
+    return Panel(Group(Text(event.question), table), title=escape(title), title_align="left", border_style="magenta")
 
 
 def render_node(transcript: Transcript, node_id: str) -> RenderableType:

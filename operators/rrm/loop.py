@@ -1,0 +1,473 @@
+"""The RRM loop: feedback, fit, optimise, and hand the agent on as the assistant.
+
+Round t (1..R):
+
+1. **Feedback.** For every pool question, the current agent (agent_{t-1};
+   agent_0 is the base agent, one sample of the policy) offers its answer and
+   its best-scored *different* candidate; the overseer compares the two,
+   consulting the assistant Amp^k(agent_{t-1}) (for round 1, the base agent).
+   Each comparison is a run through the engine written into the round's
+   feedback dataset. The same comparisons are also given to the overseer
+   *without* an assistant (separate runs), to measure what assistance buys.
+2. **Fit** a Bradley-Terry reward model on all feedback so far (its held-out
+   part excluded), saved as JSON.
+3. **Optimise**: agent_t is best-of-n against that reward model; it answers
+   every pool question (runs through the engine, scores recorded).
+4. agent_t is the assistant (and the agent compared) of round t + 1.
+
+Everything is deterministic given the settings, so an interrupted run is
+continued by running it again with ``resume=True``: finished runs are read
+back from their transcripts, cut ones resumed (a person's recorded answers are
+given back, not asked again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from hch.evaluate import instances
+from hch.human.console import HumanConsole
+from hch.llm.client import LLMClient
+from hch.protocols import Model
+from hch.spec import RRMSpec, RunSpec, TaskSpec
+from hch.tasks import find_task
+from operators.batch import Batch, BatchResult, failed, run_batch
+from operators.dataset import DatasetWriter, Example, dataset_dir, open_dataset
+from operators.paths import MANIFEST
+from operators.rrm.comparison import Choice, coin, comparison_question
+from operators.rrm.features import FeatureSpec
+from operators.rrm.pool import PoolQuestion, build_pool
+from operators.rrm.reward_model import (
+    Fit,
+    LinearRewardModel,
+    Preference,
+    fit_bradley_terry,
+)
+from operators.rrm.trees import build_rrm_tree
+from transcripts.events import Feedback, RewardScores
+from transcripts.reader import Transcript, read_transcript
+
+
+class RRMSettings(BaseModel):
+    """What an RRM run is (saved as ``settings.json`` in its folder; resume reads it back)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str
+    n: int
+    seed: int = 0
+    size: int = 16
+    rounds: int = 3
+    candidates: int = 4
+    noise: float = 0.5
+    assist_depth: int = 1
+    heldout_fraction: float = 0.2
+    c: float = 1.0
+    human: bool = False
+    features: FeatureSpec = FeatureSpec()
+
+
+class FeedbackExample(Example):
+    """One comparison: TRL's prompt/chosen/rejected, and what the overseer saw and did."""
+
+    KIND: ClassVar[str] = "rrm-feedback"
+    CLAIMS: ClassVar[dict[str, str]] = {
+        "question": "event.question",
+        "answer_a": "event.answer_a",
+        "answer_b": "event.answer_b",
+        "preferred": "event.preferred",
+        "basis": "event.basis",
+    }
+
+    prompt: str
+    """The question as the reward model sees it (with the task instance)."""
+    chosen: str
+    rejected: str
+    question: str
+    answer_a: str
+    answer_b: str
+    preferred: Choice
+    basis: str
+    round: int
+    key: str
+
+
+@dataclass(frozen=True)
+class AgentOutput:
+    """What an agent answered to one pool question, and the candidates it chose from."""
+
+    question: PoolQuestion
+    candidates: list[str]
+    scores: list[float]
+    chosen: int
+    transcript: Path
+
+    @property
+    def answer(self) -> str:
+        return self.candidates[self.chosen]
+
+    @property
+    def correct(self) -> bool:
+        return self.answer == self.question.truth
+
+
+@dataclass
+class RoundReport:
+    """One round's figures (``--json`` prints these under ``rounds``)."""
+
+    round: int
+    feedback: int
+    feedback_total: int
+    reward_model_heldout_accuracy: float | None
+    reward_model_heldout_true_accuracy: float | None
+    agent_accuracy: float
+    agent_root_accuracy: float
+    overseer_accuracy: float | None
+    unassisted_overseer_accuracy: float | None
+    overseer_judged: int
+    hard_overseer_accuracy: float | None
+    """The assisted overseer on the judged comparisons it could not check alone (not one fact lookup)."""
+    hard_unassisted_overseer_accuracy: float | None
+    hard_judged: int
+    mean_reward: float
+    reward_hacking_rate: float
+    predicted_win_rate: float | None
+    true_win_rate: float | None
+    reward_hacking_gap: float | None
+    reward_model: str
+    dataset: str
+    basis: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RRMResult:
+    settings: RRMSettings
+    folder: Path
+    pool: int
+    roots: int
+    base_agent_accuracy: float
+    base_agent_root_accuracy: float
+    rounds: list[RoundReport]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "task": self.settings.task,
+            "settings": self.settings.model_dump(mode="json"),
+            "folder": str(self.folder),
+            "pool": self.pool,
+            "roots": self.roots,
+            "base_agent_accuracy": self.base_agent_accuracy,
+            "base_agent_root_accuracy": self.base_agent_root_accuracy,
+            "rounds": [asdict(r) for r in self.rounds],
+        }
+
+
+def _accuracy(values: list[bool]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
+
+
+class RRM:
+    """One RRM run in ``folder`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: RRMSettings,
+        folder: Path,
+        batch: Batch,
+        *,
+        console: HumanConsole | None = None,
+        resume: bool = False,
+        on_round: Callable[[RoundReport], None] | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.s = settings
+        self.folder = folder
+        self.batch = batch
+        self.console = console
+        self.resume = resume
+        self.on_round = on_round
+        self.on_progress = on_progress or (lambda _m: None)
+        self.run_name = folder.name
+
+    # -- runs ------------------------------------------------------------------
+
+    def _build(self, spec: RunSpec, llm: LLMClient | None) -> Model:
+        return build_rrm_tree(spec, llm, console=self.console)
+
+    async def _runs(self, specs: list[RunSpec], folder: Path, part: str, rnd: int) -> list[BatchResult]:
+        results = await run_batch(
+            specs,
+            folder,
+            batch=self.batch,
+            settings={"operator": "rrm", "part": part, "round": rnd, "rrm_run": self.run_name},
+            build=self._build,
+            resume=self.resume,
+        )
+        bad = failed(results)
+        if bad:
+            raise RuntimeError(f"{len(bad)} {part} run(s) of round {rnd} failed, first: {bad[0].error}")
+        return results
+
+    def _rrm_spec(self, role: str, model: LinearRewardModel | None, **extra: Any) -> RRMSpec:
+        return RRMSpec(
+            role=role,  # type: ignore[arg-type]
+            candidates=self.s.candidates,
+            noise=self.s.noise,
+            seed=self.s.seed,
+            reward_model=model.to_json() if model is not None else None,
+            assist_depth=self.s.assist_depth,
+            **extra,
+        )
+
+    def _task_spec(self, q: PoolQuestion) -> TaskSpec:
+        return TaskSpec(name=self.s.task, facts=q.facts, seed=self.s.seed, size=self.s.size)
+
+    # -- the agent ---------------------------------------------------------------
+
+    async def evaluate_agent(
+        self, pool: list[PoolQuestion], model: LinearRewardModel | None, rnd: int
+    ) -> list[AgentOutput]:
+        """agent_rnd answers every pool question (best-of-n against ``model``; None: the base agent)."""
+        specs = [
+            RunSpec(
+                question=q.question, depth=0, task=self._task_spec(q), rrm=self._rrm_spec("agent", model, tag=q.tag)
+            )
+            for q in pool
+        ]
+        results = await self._runs(specs, self.folder / f"agent-r{rnd}", "agent", rnd)
+        transcripts = await asyncio.gather(*(asyncio.to_thread(read_transcript, r.transcript) for r in results))
+        outputs = []
+        for q, t in zip(pool, transcripts, strict=True):
+            scores = next(e for e in t.events if isinstance(e, RewardScores) and e.node_id == "0")
+            outputs.append(AgentOutput(q, list(scores.candidates), list(scores.scores), scores.chosen, t.path))
+        return outputs
+
+    # -- feedback ------------------------------------------------------------------
+
+    def pairs(self, outputs: list[AgentOutput], rnd: int) -> list[tuple[AgentOutput, str, str]]:
+        """(output, A, B): the agent's answer and its best-scored different candidate, in a fair random order."""
+        found = []
+        for out in outputs:
+            others = [i for i, c in enumerate(out.candidates) if c != out.answer]
+            if not others:
+                continue
+            other = out.candidates[max(others, key=lambda i: (out.scores[i], -i))]
+            first = coin(self.s.seed, f"order\x1f{rnd}\x1f{out.question.tag}\x1f{out.question.question}")
+            a, b = (out.answer, other) if first == "A" else (other, out.answer)
+            found.append((out, a, b))
+        return found
+
+    def _compare_specs(
+        self, pairs: list[tuple[AgentOutput, str, str]], assistant: LinearRewardModel | None, assisted: bool
+    ) -> list[RunSpec]:
+        return [
+            RunSpec(
+                question=comparison_question(out.question.question, a, b),
+                depth=self.s.assist_depth + 1,
+                task=self._task_spec(out.question),
+                rrm=self._rrm_spec(
+                    "compare", assistant, tag=out.question.tag, assisted=assisted, human=self.s.human and assisted
+                ),
+            )
+            for out, a, b in pairs
+        ]
+
+    async def feedback(
+        self, pairs: list[tuple[AgentOutput, str, str]], assistant: LinearRewardModel | None, rnd: int
+    ) -> list[FeedbackExample]:
+        """The assisted overseer's comparisons of round ``rnd``, as the round's feedback dataset."""
+        name = f"{self.run_name}-feedback-r{rnd}"
+        folder = dataset_dir(name)
+        if (folder / MANIFEST).exists():
+            return open_dataset(folder).examples(FeedbackExample)
+        writer = DatasetWriter(
+            folder,
+            FeedbackExample,
+            operator="rrm",
+            task=self.s.task,
+            round=rnd,
+            settings=self.s.model_dump(mode="json"),
+            resume=self.resume,
+        )
+        results = await self._runs(self._compare_specs(pairs, assistant, True), writer.transcripts, "feedback", rnd)
+        transcripts = await asyncio.gather(*(asyncio.to_thread(read_transcript, r.transcript) for r in results))
+        for (out, _a, _b), t in zip(pairs, transcripts, strict=True):
+            event = _feedback_of(t)
+            chosen, rejected = (
+                (event.answer_a, event.answer_b) if event.preferred == "A" else (event.answer_b, event.answer_a)
+            )
+            writer.add(
+                FeedbackExample(
+                    provenance=writer.cite(t, event),
+                    prompt=f"[{out.question.tag}] {out.question.question}",
+                    chosen=chosen,
+                    rejected=rejected,
+                    question=event.question,
+                    answer_a=event.answer_a,
+                    answer_b=event.answer_b,
+                    preferred=event.preferred,
+                    basis=event.basis,
+                    round=rnd,
+                    key=f"r{rnd}\x1f{out.question.tag}\x1f{out.question.question}",
+                )
+            )
+        if not pairs:
+            return []
+        writer.finish(name)
+        return open_dataset(folder).examples(FeedbackExample)
+
+    async def unassisted(self, pairs: list[tuple[AgentOutput, str, str]], rnd: int) -> list[Choice]:
+        """The same comparisons judged by the overseer alone (no assistant), for comparison."""
+        specs = self._compare_specs(pairs, None, False)
+        results = await self._runs(specs, self.folder / f"unassisted-r{rnd}", "unassisted", rnd)
+        transcripts = await asyncio.gather(*(asyncio.to_thread(read_transcript, r.transcript) for r in results))
+        return [_feedback_of(t).preferred for t in transcripts]
+
+    # -- the loop ------------------------------------------------------------------
+
+    async def run(self) -> RRMResult:
+        s = self.s
+        task = find_task(s.task)
+        cases = instances(task, s.n, s.seed, s.size)
+        self.on_progress("pool: decomposing the root questions")
+        pool = await build_pool(s.task, cases, s.seed, s.size, self.folder / "pool", self.batch, resume=self.resume)
+        self.on_progress(f"round 0: the base agent answers {len(pool)} questions")
+        outputs = await self.evaluate_agent(pool, None, 0)
+        base_outputs = outputs
+        roots = [o for o in outputs if o.question.root]
+        result = RRMResult(
+            s,
+            self.folder,
+            len(pool),
+            len(roots),
+            _accuracy([o.correct for o in outputs]),
+            _accuracy([o.correct for o in roots]),
+            [],
+        )
+        prefs: list[Preference] = []
+        assistant: LinearRewardModel | None = None
+        for rnd in range(1, s.rounds + 1):
+            pairs = self.pairs(outputs, rnd)
+            self.on_progress(f"round {rnd}: the overseer compares {len(pairs)} pairs")
+            examples = await self.feedback(pairs, assistant, rnd)
+            alone = [] if s.human else await self.unassisted(pairs, rnd)
+            prefs.extend(Preference(e.prompt, e.chosen, e.rejected, e.key) for e in examples)
+            fit = fit_bradley_terry(
+                prefs,
+                s.features,
+                heldout_fraction=s.heldout_fraction,
+                c=s.c,
+                metadata={"operator": "rrm", "round": rnd, "task": s.task, "run": self.run_name},
+            )
+            path = fit.model.save(self.folder / f"reward-model-r{rnd}.json")
+            self.on_progress(f"round {rnd}: agent {rnd} (best-of-{s.candidates}) answers {len(pool)} questions")
+            outputs = await self.evaluate_agent(pool, fit.model, rnd)
+            report = self._report(rnd, pairs, examples, alone, fit, outputs, base_outputs, len(prefs), path)
+            result.rounds.append(report)
+            if self.on_round is not None:
+                self.on_round(report)
+            assistant = fit.model
+        await asyncio.to_thread(
+            (self.folder / "report.json").write_text, json.dumps(result.as_json(), indent=1) + "\n", "utf-8"
+        )
+        return result
+
+    def _report(
+        self,
+        rnd: int,
+        pairs: list[tuple[AgentOutput, str, str]],
+        examples: list[FeedbackExample],
+        alone: list[Choice],
+        fit: Fit,
+        outputs: list[AgentOutput],
+        base: list[AgentOutput],
+        total: int,
+        path: Path,
+    ) -> RoundReport:
+        # The overseer is judged where exactly one of the two answers is right.
+        right_assisted: list[bool] = []
+        right_alone: list[bool] = []
+        hard_assisted: list[bool] = []
+        hard_alone: list[bool] = []
+        task = find_task(self.s.task)
+        basis: dict[str, int] = {}
+        for i, ((out, a, b), example) in enumerate(zip(pairs, examples, strict=True)):
+            basis[example.basis] = basis.get(example.basis, 0) + 1
+            truth = out.question.truth
+            if (a == truth) == (b == truth):
+                continue
+            correct: Choice = "A" if a == truth else "B"
+            right_assisted.append(example.preferred == correct)
+            if alone:
+                right_alone.append(alone[i] == correct)
+            if task.depth_needed(out.question.facts, out.question.question) > 0:
+                hard_assisted.append(example.preferred == correct)
+                if alone:
+                    hard_alone.append(alone[i] == correct)
+        truth_of = {(f"[{o.question.tag}] {o.question.question}"): o.question.truth for o in outputs}
+        decided = [
+            p for p in fit.heldout if (p.chosen == truth_of.get(p.question)) != (p.rejected == truth_of.get(p.question))
+        ]
+        true_held = None
+        if decided:
+            hits = 0.0
+            for p in decided:
+                good, bad = (p.chosen, p.rejected) if p.chosen == truth_of[p.question] else (p.rejected, p.chosen)
+                margin = fit.model.score(p.question, good) - fit.model.score(p.question, bad)
+                hits += 1.0 if margin > 0 else 0.5 if margin == 0 else 0.0
+            true_held = hits / len(decided)
+        roots = [o for o in outputs if o.question.root]
+        hacked = [o for o in outputs if not o.correct and o.question.truth in o.candidates]
+        # Reward hacking: how much the reward model thinks agent_t beats the base agent, against
+        # how much it truly does, on the questions where their answers differ.
+        predicted, actual = [], []
+        for new, old in zip(outputs, base, strict=True):
+            if new.answer == old.answer:
+                continue
+            prompt = f"[{new.question.tag}] {new.question.question}"
+            predicted.append(_sigmoid(fit.model.score(prompt, new.answer) - fit.model.score(prompt, old.answer)))
+            actual.append(1.0 if new.correct and not old.correct else 0.0 if old.correct and not new.correct else 0.5)
+        predicted_rate = sum(predicted) / len(predicted) if predicted else None
+        true_rate = sum(actual) / len(actual) if actual else None
+        return RoundReport(
+            round=rnd,
+            feedback=len(examples),
+            feedback_total=total,
+            reward_model_heldout_accuracy=fit.heldout_accuracy,
+            reward_model_heldout_true_accuracy=true_held,
+            agent_accuracy=_accuracy([o.correct for o in outputs]),
+            agent_root_accuracy=_accuracy([o.correct for o in roots]),
+            overseer_accuracy=_accuracy(right_assisted) if right_assisted else None,
+            unassisted_overseer_accuracy=_accuracy(right_alone) if right_alone else None,
+            overseer_judged=len(right_assisted),
+            hard_overseer_accuracy=_accuracy(hard_assisted) if hard_assisted else None,
+            hard_unassisted_overseer_accuracy=_accuracy(hard_alone) if hard_alone else None,
+            hard_judged=len(hard_assisted),
+            mean_reward=sum(o.scores[o.chosen] for o in outputs) / len(outputs) if outputs else 0.0,
+            reward_hacking_rate=len(hacked) / len(outputs) if outputs else 0.0,
+            predicted_win_rate=predicted_rate,
+            true_win_rate=true_rate,
+            reward_hacking_gap=None if predicted_rate is None or true_rate is None else predicted_rate - true_rate,
+            reward_model=str(path),
+            dataset=f"{self.run_name}-feedback-r{rnd}",
+            basis=basis,
+        )
+
+
+def _feedback_of(transcript: Transcript) -> Feedback:
+    found = next((e for e in transcript.events if isinstance(e, Feedback) and e.node_id == "0"), None)
+    if found is None:
+        raise RuntimeError(f"{transcript.path}: the comparison recorded no feedback")
+    return found

@@ -1,0 +1,75 @@
+"""The questions RRM trains and evaluates the agent on.
+
+For an algorithmic task the pool is the generated root questions (the same
+instances as ``hch eval`` for the same seed and size) *and every subquestion of
+their exact decomposition*: the questions the assistant's tree asks the agent
+when it checks a comparison. Feedback on those is what lets the agent improve
+as an assistant from one round to the next. The subquestions are found by
+running the task's programmatic tree on each root question (an ordinary run
+through the engine, with its transcript) and reading the questions of its nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hch.spec import RunSpec, TaskSpec
+from hch.tasks import Instance, find_task
+from operators.batch import Batch, failed, run_batch
+from transcripts.chain import request_hash
+from transcripts.events import NodeStart
+from transcripts.reader import read_transcript
+
+
+@dataclass(frozen=True)
+class PoolQuestion:
+    """One question of the pool, its instance and its exact answer."""
+
+    instance: int
+    question: str
+    truth: str
+    root: bool
+    facts: dict[str, Any]
+    tag: str
+    """The instance, as the reward model sees it (the fact table's digest)."""
+
+
+def instance_tag(task: str, facts: dict[str, Any]) -> str:
+    return f"{task}#{request_hash(facts)[:10]}"
+
+
+def _questions_of(path: Path) -> list[str]:
+    transcript = read_transcript(path)
+    seen: dict[str, None] = {}
+    for event in transcript.events:
+        if isinstance(event, NodeStart):
+            seen.setdefault(event.question, None)
+    return list(seen)
+
+
+async def build_pool(
+    task_name: str, cases: list[Instance], seed: int, size: int, folder: Path, batch: Batch, *, resume: bool = False
+) -> list[PoolQuestion]:
+    """Root questions and their decomposition's subquestions, each once per instance."""
+    task = find_task(task_name)
+    specs = [
+        RunSpec(
+            question=case.question,
+            depth=task.depth_needed(case.facts, case.question),
+            task=TaskSpec(name=task_name, facts=case.facts, seed=seed, size=size),
+        )
+        for case in cases
+    ]
+    results = await run_batch(specs, folder, batch=batch, settings={"operator": "rrm", "part": "pool"}, resume=resume)
+    if failed(results):
+        raise RuntimeError(f"the pool's decomposition run failed: {failed(results)[0].error}")
+    pool: list[PoolQuestion] = []
+    for index, (case, result) in enumerate(zip(cases, results, strict=True)):
+        tag = instance_tag(task_name, case.facts)
+        questions = await asyncio.to_thread(_questions_of, result.transcript)
+        for q in questions:
+            pool.append(PoolQuestion(index, q, task.solve(case.facts, q), q == case.question, case.facts, tag))
+    return pool
