@@ -353,8 +353,10 @@ _SCRIPT = r"""
     } else if (e.kind === "feedback") {
       box.appendChild(el("div", "title", "feedback \u00b7 prefers " + e.preferred + " \u00b7 " + e.basis));
       box.appendChild(el("div", "role", "question")); box.appendChild(pre(e.question));
-      box.appendChild(el("div", "role", "A" + (e.preferred === "A" ? " (preferred)" : ""))); box.appendChild(pre(e.answer_a));
-      box.appendChild(el("div", "role", "B" + (e.preferred === "B" ? " (preferred)" : ""))); box.appendChild(pre(e.answer_b));
+      ["A", "B"].forEach(function (side) {
+        box.appendChild(el("div", "role", side + (e.preferred === side ? " (preferred)" : "")));
+        box.appendChild(pre(side === "A" ? e.answer_a : e.answer_b));
+      });
       e.consulted.forEach(function (x) {
         box.appendChild(el("div", "role", "consulted " + x.child_id));
         box.appendChild(pre(x.question + " \u2192 " + x.answer));
@@ -363,7 +365,8 @@ _SCRIPT = r"""
       box.appendChild(el("div", "title", "reward scores \u00b7 best of " + e.candidates.length));
       box.appendChild(el("div", "role", "question")); box.appendChild(pre(e.question));
       e.candidates.forEach(function (c, i) {
-        box.appendChild(el("div", "role", "#" + i + (i === e.chosen ? " (chosen)" : "") + " \u00b7 reward " + e.scores[i]));
+        var mark = i === e.chosen ? " (chosen)" : "";
+        box.appendChild(el("div", "role", "#" + i + mark + " \u00b7 reward " + e.scores[i]));
         box.appendChild(pre(c));
       });
     } else if (e.kind === "error") {

@@ -207,14 +207,29 @@ class RRM:
         return build_rrm_tree(spec, llm, console=self.console)
 
     async def _runs(self, specs: list[RunSpec], folder: Path, part: str, rnd: int) -> list[BatchResult]:
-        results = await run_batch(
-            specs,
-            folder,
-            batch=self.batch,
-            settings={"operator": "rrm", "part": part, "round": rnd, "rrm_run": self.run_name},
-            build=self._build,
-            resume=self.resume,
-        )
+        settings: dict[str, Any] = {"operator": "rrm", "part": part, "round": rnd, "rrm_run": self.run_name}
+        if self.s.human and part == "feedback":
+            # A person compares one pair after another (each comparison's assistant still runs its
+            # subquestions concurrently); queueing every pair at once would only bury the screen.
+            results = []
+            for i, spec in enumerate(specs):
+                names = [f"{i:05d}"]
+                if self.console is not None:
+                    self.console.show(None, f"[bold]round {rnd} · comparison {i + 1} of {len(specs)}[/]")
+                one = await run_batch(
+                    [spec],
+                    folder,
+                    batch=self.batch,
+                    names=names,
+                    settings=settings,
+                    build=self._build,
+                    resume=self.resume,
+                )
+                results.append(one[0])
+        else:
+            results = await run_batch(
+                specs, folder, batch=self.batch, settings=settings, build=self._build, resume=self.resume
+            )
         bad = failed(results)
         if bad:
             raise RuntimeError(f"{len(bad)} {part} run(s) of round {rnd} failed, first: {bad[0].error}")
