@@ -7,33 +7,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from operators.dataset import open_dataset, verify_dataset
 from operators.rrm.loop import FeedbackExample
-from tests.human_helpers import ROOT, Tmux, base_env, hch_argv
+from tests.human_helpers import ROOT, Tmux, hch_argv
+from tests.test_human_terminal import start, terminals  # noqa: F401  (the terminals fixture)
 from transcripts.events import Feedback, HumanInput
 from transcripts.reader import read_transcript
 
 ARGS = ["rrm", "--task", "permutation", "--n", "1", "--size", "4", "--seed", "0", "--rounds", "1"]
 PROMPT = "which answer is better"
-
-
-@pytest.fixture
-def terminals() -> Iterator[list[Tmux]]:
-    opened: list[Tmux] = []
-    yield opened
-    for t in opened:
-        t.close()
-
-
-def start(terminals: list[Tmux], home: Path, *args: str) -> Tmux:
-    t = Tmux(hch_argv(*args), base_env(home))
-    terminals.append(t)
-    return t
 
 
 def test_without_a_terminal_human_feedback_fails_at_once(hch_home: Path) -> None:
@@ -50,7 +34,7 @@ def test_without_a_terminal_human_feedback_fails_at_once(hch_home: Path) -> None
     assert "standard input is not a terminal" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_a_person_gives_feedback_stops_and_resumes(terminals: list[Tmux], hch_home: Path) -> None:
+def test_a_person_gives_feedback_stops_and_resumes(terminals: list[Tmux], hch_home: Path) -> None:  # noqa: F811
     t = start(terminals, hch_home, *ARGS, "--overseer", "human")
     screen = t.wait_for(r"\[0\]> ", timeout=60)
     assert PROMPT in screen and "┃ A" in screen and "┃ B" in screen  # the two answers side by side
