@@ -125,7 +125,14 @@ def debate(
             specs = task_debates(chosen_questions, turns=rounds, judge=chosen, liar=strategy)
         else:
             text = _read_source(source) if source is not None else None
-            specs = free_debates(chosen_questions.free, turns=rounds, judge=chosen, word_limit=word_limit, source=text)
+            specs = free_debates(
+                chosen_questions.free,
+                turns=rounds,
+                judge=chosen,
+                word_limit=word_limit,
+                source=text,
+                where=str(questions),
+            )
         if any(s.debate is not None and s.debate.needs_llm for s in specs):
             fields = llm_fields(
                 model=model,

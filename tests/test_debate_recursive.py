@@ -167,12 +167,25 @@ def test_cli_json_reports_the_figures_and_replay_is_identical(hch_home: Path) ->
     assert len(report["debates"]) == 6
     assert Path(report["dataset_folder"]).is_relative_to(hch_home)
     dataset = open_dataset(Path(report["dataset_folder"]))
-    assert verify_dataset(dataset).ok and dataset.manifest.operator == "debate" and dataset.manifest.examples == 6
+    assert dataset.manifest.operator == "debate" and dataset.manifest.examples == 6
+    verified = hch("dataset", "verify", report["dataset"], home=hch_home)
+    assert verified.returncode == 0 and "verified: 6 example(s)" in verified.stdout, verified.stderr
     first = Path(report["debates"][0]["transcript"])
     assert first.is_relative_to(hch_home)
     replay = hch("replay", str(first), home=hch_home)
     assert replay.returncode == 0, replay.stderr
     assert replay.stdout.startswith("identical")
+
+
+def test_a_free_question_without_a_wrong_answer_is_named(hch_home: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"question": "a?", "reference": "x", "incorrect": "y"}\n{"question": "b?", "reference": "z"}\n'
+    )
+    proc = hch("debate", "--questions", str(questions), home=hch_home)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{questions}: question 2 needs 'reference' and 'incorrect'" in lines[0], proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -42,19 +42,26 @@ def task_debates(questions: QuestionSet, *, turns: int, judge: JudgeKind, liar: 
 
 
 def free_debates(
-    questions: Sequence[FreeQuestion], *, turns: int, judge: JudgeKind, word_limit: int, source: str | None = None
+    questions: Sequence[FreeQuestion],
+    *,
+    turns: int,
+    judge: JudgeKind,
+    word_limit: int,
+    source: str | None = None,
+    where: str = "questions",
 ) -> list[RunSpec]:
     """Each question debated twice, the correct answer first as A and then as B (position bias cancels).
 
     A question needs its correct answer (``reference``) and a wrong one
-    (``incorrect``); ``source`` is the text for questions that carry none.
+    (``incorrect``); ``source`` is the text for questions that carry none;
+    ``where`` names the questions' file in errors.
     """
     specs = []
     for number, q in enumerate(questions, 1):
         if not q.reference or not q.incorrect:
-            raise UsageError(f"question {number} ({q.question[:40]!r}): a debate needs 'reference' and 'incorrect'")
+            raise UsageError(f"{where}: question {number} needs 'reference' and 'incorrect' to be debated")
         if q.reference.strip() == q.incorrect.strip():
-            raise UsageError(f"question {number} ({q.question[:40]!r}): 'reference' and 'incorrect' are the same")
+            raise UsageError(f"{where}: question {number}: 'reference' and 'incorrect' are the same")
         text = q.source if q.source is not None else source
         for honest in ("A", "B"):
             answers = [q.reference, q.incorrect] if honest == "A" else [q.incorrect, q.reference]
