@@ -12,12 +12,35 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from commands.common import JsonOpt, NOpt, QuestionsOpt, SeedOpt, SizeOpt, TaskOpt, err, fail, out, run_async
+from commands.approval import SAMPLE_TEMPERATURE
+from commands.common import (
+    ApiKeyEnvOpt,
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    JsonOpt,
+    MaxAttemptsOpt,
+    MaxTokensOpt,
+    ModelOpt,
+    NoCacheOpt,
+    NOpt,
+    QuestionsOpt,
+    SeedOpt,
+    SizeOpt,
+    StructuredOpt,
+    TaskOpt,
+    TemperatureOpt,
+    TimeoutOpt,
+    err,
+    fail,
+    llm_fields,
+    operator_questions,
+    out,
+    run_async,
+)
 from hch.errors import UsageError
 from hch.executor import new_run_id
 from hch.human.console import NO_TTY, HumanConsole, stdin_is_tty
 from hch.paths import hch_home
-from hch.tasks import find_task
 
 
 def _pct(value: float | None) -> str:
@@ -160,9 +183,20 @@ def rrm(
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Continue an interrupted run from its folder (settings from it).")
     ] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    no_cache: NoCacheOpt = False,
+    timeout: TimeoutOpt = None,
+    max_attempts: MaxAttemptsOpt = None,
+    structured_output: StructuredOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Recursive reward modeling: assisted feedback, a Bradley-Terry reward model, a best-of-n agent, repeated."""
+    from operators.rrm.features import TEXT_GROUPS, FeatureSpec
     from operators.rrm.loop import RRMSettings
 
     if load is not None:
@@ -173,11 +207,26 @@ def rrm(
             settings = _settings_of(resume)
             folder = resume
         else:
-            if questions is not None:
-                raise UsageError("hch rrm works on the algorithmic tasks for now: give --task (free text is not built)")
-            if task is None:
-                raise UsageError("give --task NAME (or --load FILE, or --resume FOLDER)")
-            find_task(task)
+            if task is None and questions is None:
+                raise UsageError("give --task NAME or --questions FILE (or --load FILE, or --resume FOLDER)")
+            chosen = operator_questions(task, n, seed, size, questions)
+            free: dict[str, Any] = {}
+            if chosen.task is None:
+                free = llm_fields(
+                    model=model,
+                    base_url=base_url,
+                    api_key_env=api_key_env,
+                    temperature=SAMPLE_TEMPERATURE if temperature is None else temperature,
+                    max_tokens=max_tokens,
+                    seed=seed,
+                    concurrency=concurrency,
+                    no_cache=no_cache,
+                    timeout=timeout,
+                    max_attempts=max_attempts,
+                    structured_output=structured_output,
+                )
+                free["questions"] = chosen.free
+                free["features"] = FeatureSpec(groups=list(TEXT_GROUPS))
             for name, value, low in (("--n", n, 1), ("--rounds", rounds, 1), ("--candidates", candidates, 2)):
                 if value < low:
                     raise UsageError(f"{name} must be at least {low}, got {value}")
@@ -200,6 +249,7 @@ def rrm(
                 assist_depth=assist_depth,
                 heldout_fraction=heldout,
                 human=overseer == "human",
+                **free,
             )
             stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
             folder = hch_home() / "rrm" / f"rrm-{stamp}-{new_run_id()[:6]}"
@@ -227,10 +277,14 @@ def _settings_of(folder: Path) -> Any:
 
 
 def _run(settings: Any, folder: Path, resume: bool, as_json: bool) -> None:
+    from hch.llm.settings import LLMSettings
     from operators.batch import open_batch
     from operators.rrm.loop import RRM
 
-    title = f"RRM on {settings.task}: {settings.n} instances of size {settings.size}, best-of-{settings.candidates}"
+    if settings.task is not None:
+        title = f"RRM on {settings.task}: {settings.n} instances of size {settings.size}, best-of-{settings.candidates}"
+    else:
+        title = f"RRM on {min(settings.n, len(settings.questions))} free-text questions, best-of-{settings.candidates}"
     table = _table(title)
     human = settings.human
     live = not as_json and not human and err.is_terminal
@@ -238,7 +292,9 @@ def _run(settings: Any, folder: Path, resume: bool, as_json: bool) -> None:
     async def go() -> Any:
         console = HumanConsole() if human else None
         try:
-            async with open_batch([]) as batch:
+            settings_llm = LLMSettings(**settings.llm) if settings.llm is not None else None
+            notify = (lambda m: err.print(m, markup=False)) if err.is_terminal else None
+            async with open_batch([], settings=settings_llm, notify=notify) as batch:
                 rrm = RRM(
                     settings,
                     folder,

@@ -15,15 +15,20 @@ same candidates.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hch.errors import UsageError
 from hch.node import Node
+from hch.spec import RunSpec
 from hch.tasks import UNKNOWN, find_task, lookup
-from operators.proposals import is_wrong_draw, wrong_value
+from operators.proposals import is_wrong_draw, sampled_proposer, wrong_value
 from operators.rrm.reward_model import RewardModel
 from transcripts.events import RewardScores
+
+if TYPE_CHECKING:
+    from hch.llm.client import LLMClient
 
 
 class Proposer(Protocol):
@@ -62,6 +67,20 @@ class NoisyTaskProposer:
             wrong, rng = is_wrong_draw(self.seed, question, index, self.noise)
             candidates.append(wrong_value(task, facts, truth, rng) if wrong else truth)
         return candidates
+
+
+@dataclass(frozen=True)
+class SampledLLMProposer:
+    """The policy on free text: n samples of the base LLM answering directly (approval's
+    ``sampled_proposer``: sample i is part of the request, the cache key and the seed)."""
+
+    spec: RunSpec
+    llm: LLMClient
+    name: str = "llm-samples"
+
+    async def propose(self, node: Node, n: int) -> list[str]:
+        models = [sampled_proposer(self.llm, i, self.spec.structured_output) for i in range(n)]
+        return list(await asyncio.gather(*(m.answer(node) for m in models)))
 
 
 @dataclass(frozen=True)

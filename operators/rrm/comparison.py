@@ -13,23 +13,26 @@ simple question (one fact lookup) is looked up, and an answer that is not an
 integer loses to one that is. Anything else it can only guess, unless it is
 assisted: then it asks the assistant the question and prefers the candidate
 that agrees with the assistant's answer. :class:`HumanComparator` puts a
-person at the terminal instead (see :mod:`operators.rrm.human`).
+person at the terminal instead (see :mod:`operators.rrm.human`), and
+:class:`LLMComparator` an LLM judge on free text.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from hch.errors import HCHError
+from hch.protocols import Model, Overseer
 from hch.tasks import UNKNOWN, find_task, lookup
 from hch.tasks.base import parse_answer
 from hch.workspace import Workspace
 from transcripts.events import Feedback
 
-PREFIX = "Which answer to this question is better? "
+PREFIX = "Which answer to this question is better? Reply A or B. "
 Choice = Literal["A", "B"]
 
 
@@ -132,3 +135,42 @@ class TaskComparator:
         if a_ok != b_ok:
             return record(ws, cmp, "A" if a_ok else "B", "own check: only one is an integer")
         return record(ws, cmp, coin(self.seed, ws.question), "guess")
+
+
+_CHOICE = re.compile(r"\b([AB])\b")
+
+
+def parse_choice_reply(reply: str) -> Choice | None:
+    """The first standalone A or B in an LLM's reply, if any."""
+    found = _CHOICE.search(reply)
+    return None if found is None else ("A" if found.group(1) == "A" else "B")
+
+
+@dataclass(frozen=True)
+class LLMComparator:
+    """An LLM judges a comparison on free text.
+
+    Assisted, the LLM overseer works the comparison node: it may ask the
+    assistant (Amp^k of the previous agent) subquestions and then answers.
+    Alone, the LLM answers directly (no subquestions). The first standalone
+    A or B of its answer is the choice; without one it is a guess.
+    """
+
+    overseer: Overseer
+    judge: Model
+    assisted: bool
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.overseer.name} judge" + ("+assistant" if self.assisted else "")
+
+    async def __call__(self, ws: Workspace) -> str:
+        cmp = parse_comparison(ws.question)
+        if cmp is None:
+            return UNKNOWN
+        reply = await (self.overseer(ws) if self.assisted else self.judge.answer(ws.node))
+        choice = parse_choice_reply(reply)
+        if choice is None:
+            return record(ws, cmp, coin(self.seed, ws.question), "guess (the judge named neither A nor B)")
+        return record(ws, cmp, choice, "LLM judge, assisted" if self.assisted else "LLM judge, alone")

@@ -26,25 +26,26 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from hch.errors import HCHError
 from hch.evaluate import instances
 from hch.human.console import HumanConsole
-from hch.llm.client import LLMClient
 from hch.protocols import Model
 from hch.spec import RRMSpec, RunSpec, TaskSpec
 from hch.tasks import find_task
 from operators.batch import Batch, BatchResult, failed, run_batch
 from operators.dataset import DatasetWriter, Example, dataset_dir, open_dataset
 from operators.paths import MANIFEST
+from operators.questions import FreeQuestion
 from operators.rrm.comparison import Choice, coin, comparison_question
 from operators.rrm.features import FeatureSpec
-from operators.rrm.pool import PoolQuestion, build_pool
+from operators.rrm.pool import PoolQuestion, build_pool, free_pool
 from operators.rrm.reward_model import (
     Fit,
     LinearRewardModel,
@@ -55,13 +56,21 @@ from operators.rrm.trees import build_rrm_tree
 from transcripts.events import Feedback, RewardScores
 from transcripts.reader import Transcript, read_transcript
 
+if TYPE_CHECKING:
+    from hch.llm.client import LLMClient
+
 
 class RRMSettings(BaseModel):
     """What an RRM run is (saved as ``settings.json`` in its folder; resume reads it back)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task: str
+    task: str | None = None
+    """An algorithmic task; None for free text (``questions``)."""
+    questions: list[FreeQuestion] = Field(default_factory=list)
+    llm: dict[str, Any] | None = None
+    """The model's public settings (free text): the policy's samples, the judge, the assistant's overseer."""
+    structured_output: Literal["json_schema", "json_object_schema", "json_object", "text"] = "json_schema"
     n: int
     seed: int = 0
     size: int = 16
@@ -115,8 +124,8 @@ class AgentOutput:
         return self.candidates[self.chosen]
 
     @property
-    def correct(self) -> bool:
-        return self.answer == self.question.truth
+    def correct(self) -> bool | None:
+        return self.question.right(self.answer)
 
 
 @dataclass
@@ -128,8 +137,8 @@ class RoundReport:
     feedback_total: int
     reward_model_heldout_accuracy: float | None
     reward_model_heldout_true_accuracy: float | None
-    agent_accuracy: float
-    agent_root_accuracy: float
+    agent_accuracy: float | None
+    agent_root_accuracy: float | None
     overseer_accuracy: float | None
     unassisted_overseer_accuracy: float | None
     overseer_judged: int
@@ -153,8 +162,8 @@ class RRMResult:
     folder: Path
     pool: int
     roots: int
-    base_agent_accuracy: float
-    base_agent_root_accuracy: float
+    base_agent_accuracy: float | None
+    base_agent_root_accuracy: float | None
     rounds: list[RoundReport]
 
     def as_json(self) -> dict[str, Any]:
@@ -170,8 +179,10 @@ class RRMResult:
         }
 
 
-def _accuracy(values: list[bool]) -> float:
-    return sum(values) / len(values) if values else 0.0
+def _accuracy(values: Sequence[bool | None]) -> float | None:
+    """The fraction right among those that can be told (None: none can)."""
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _sigmoid(x: float) -> float:
@@ -232,7 +243,9 @@ class RRM:
             )
         bad = failed(results)
         if bad:
-            raise RuntimeError(f"{len(bad)} {part} run(s) of round {rnd} failed, first: {bad[0].error}")
+            raise RRMFailed(
+                f"{len(bad)} {part} run(s) of round {rnd} failed (first: {bad[0].error}); resume with --resume"
+            )
         return results
 
     def _rrm_spec(self, role: str, model: LinearRewardModel | None, **extra: Any) -> RRMSpec:
@@ -246,8 +259,19 @@ class RRM:
             **extra,
         )
 
-    def _task_spec(self, q: PoolQuestion) -> TaskSpec:
-        return TaskSpec(name=self.s.task, facts=q.facts, seed=self.s.seed, size=self.s.size)
+    def _spec(self, question: str, depth: int, q: PoolQuestion, rrm: RRMSpec) -> RunSpec:
+        """A run about pool question ``q``: its task instance, or (free text) the model's settings."""
+        if self.s.task is not None:
+            task = TaskSpec(name=self.s.task, facts=q.facts, seed=self.s.seed, size=self.s.size)
+            return RunSpec(question=question, depth=depth, task=task, rrm=rrm)
+        return RunSpec(
+            question=question,
+            depth=depth,
+            overseer="llm",
+            llm=self.s.llm,
+            structured_output=self.s.structured_output,
+            rrm=rrm,
+        )
 
     # -- the agent ---------------------------------------------------------------
 
@@ -255,12 +279,7 @@ class RRM:
         self, pool: list[PoolQuestion], model: LinearRewardModel | None, rnd: int
     ) -> list[AgentOutput]:
         """agent_rnd answers every pool question (best-of-n against ``model``; None: the base agent)."""
-        specs = [
-            RunSpec(
-                question=q.question, depth=0, task=self._task_spec(q), rrm=self._rrm_spec("agent", model, tag=q.tag)
-            )
-            for q in pool
-        ]
+        specs = [self._spec(q.question, 0, q, self._rrm_spec("agent", model, tag=q.tag)) for q in pool]
         results = await self._runs(specs, self.folder / f"agent-r{rnd}", "agent", rnd)
         transcripts = await asyncio.gather(*(asyncio.to_thread(read_transcript, r.transcript) for r in results))
         outputs = []
@@ -288,11 +307,11 @@ class RRM:
         self, pairs: list[tuple[AgentOutput, str, str]], assistant: LinearRewardModel | None, assisted: bool
     ) -> list[RunSpec]:
         return [
-            RunSpec(
-                question=comparison_question(out.question.question, a, b),
-                depth=self.s.assist_depth + 1,
-                task=self._task_spec(out.question),
-                rrm=self._rrm_spec(
+            self._spec(
+                comparison_question(out.question.question, a, b),
+                self.s.assist_depth + 1,
+                out.question,
+                self._rrm_spec(
                     "compare", assistant, tag=out.question.tag, assisted=assisted, human=self.s.human and assisted
                 ),
             )
@@ -326,7 +345,7 @@ class RRM:
             writer.add(
                 FeedbackExample(
                     provenance=writer.cite(t, event),
-                    prompt=f"[{out.question.tag}] {out.question.question}",
+                    prompt=out.question.prompt,
                     chosen=chosen,
                     rejected=rejected,
                     question=event.question,
@@ -354,10 +373,12 @@ class RRM:
 
     async def run(self) -> RRMResult:
         s = self.s
-        task = find_task(s.task)
-        cases = instances(task, s.n, s.seed, s.size)
-        self.on_progress("pool: decomposing the root questions")
-        pool = await build_pool(s.task, cases, s.seed, s.size, self.folder / "pool", self.batch, resume=self.resume)
+        if s.task is not None:
+            cases = instances(find_task(s.task), s.n, s.seed, s.size)
+            self.on_progress("pool: decomposing the root questions")
+            pool = await build_pool(s.task, cases, s.seed, s.size, self.folder / "pool", self.batch, resume=self.resume)
+        else:
+            pool = free_pool(s.questions[: s.n])
         self.on_progress(f"round 0: the base agent answers {len(pool)} questions")
         outputs = await self.evaluate_agent(pool, None, 0)
         base_outputs = outputs
@@ -416,42 +437,44 @@ class RRM:
         right_alone: list[bool] = []
         hard_assisted: list[bool] = []
         hard_alone: list[bool] = []
-        task = find_task(self.s.task)
+        task = find_task(self.s.task) if self.s.task is not None else None
         basis: dict[str, int] = {}
         for i, ((out, a, b), example) in enumerate(zip(pairs, examples, strict=True)):
             basis[example.basis] = basis.get(example.basis, 0) + 1
-            truth = out.question.truth
-            if (a == truth) == (b == truth):
+            q = out.question
+            a_right, b_right = q.right(a), q.right(b)
+            if a_right is None or b_right is None or a_right == b_right:
                 continue
-            correct: Choice = "A" if a == truth else "B"
+            correct: Choice = "A" if a_right else "B"
             right_assisted.append(example.preferred == correct)
             if alone:
                 right_alone.append(alone[i] == correct)
-            if task.depth_needed(out.question.facts, out.question.question) > 0:
+            if task is not None and task.depth_needed(q.facts, q.question) > 0:
                 hard_assisted.append(example.preferred == correct)
                 if alone:
                     hard_alone.append(alone[i] == correct)
-        truth_of = {(f"[{o.question.tag}] {o.question.question}"): o.question.truth for o in outputs}
-        decided = [
-            p for p in fit.heldout if (p.chosen == truth_of.get(p.question)) != (p.rejected == truth_of.get(p.question))
-        ]
-        true_held = None
-        if decided:
-            hits = 0.0
-            for p in decided:
-                good, bad = (p.chosen, p.rejected) if p.chosen == truth_of[p.question] else (p.rejected, p.chosen)
-                margin = fit.model.score(p.question, good) - fit.model.score(p.question, bad)
-                hits += 1.0 if margin > 0 else 0.5 if margin == 0 else 0.0
-            true_held = hits / len(decided)
+        by_prompt = {o.question.prompt: o.question for o in outputs}
+        hits: list[bool | None] = []
+        for p in fit.heldout:
+            q = by_prompt[p.question]
+            chosen_right, rejected_right = q.right(p.chosen), q.right(p.rejected)
+            if chosen_right is None or rejected_right is None or chosen_right == rejected_right:
+                continue
+            good, bad = (p.chosen, p.rejected) if chosen_right else (p.rejected, p.chosen)
+            margin = fit.model.score(p.question, good) - fit.model.score(p.question, bad)
+            hits.append(True if margin > 0 else False if margin < 0 else None)
+        decided = [h for h in hits if h is not None]
+        ties = len(hits) - len(decided)
+        true_held = (sum(decided) + 0.5 * ties) / len(hits) if hits else None
         roots = [o for o in outputs if o.question.root]
-        hacked = [o for o in outputs if not o.correct and o.question.truth in o.candidates]
+        hacked = [o for o in outputs if o.correct is False and any(o.question.right(c) for c in o.candidates)]
         # Reward hacking: how much the reward model thinks agent_t beats the base agent, against
         # how much it truly does, on the questions where their answers differ.
         predicted, actual = [], []
         for new, old in zip(outputs, base, strict=True):
-            if new.answer == old.answer:
+            if new.answer == old.answer or new.correct is None or old.correct is None:
                 continue
-            prompt = f"[{new.question.tag}] {new.question.question}"
+            prompt = new.question.prompt
             predicted.append(_sigmoid(fit.model.score(prompt, new.answer) - fit.model.score(prompt, old.answer)))
             actual.append(1.0 if new.correct and not old.correct else 0.0 if old.correct and not new.correct else 0.5)
         predicted_rate = sum(predicted) / len(predicted) if predicted else None
@@ -464,11 +487,11 @@ class RRM:
             reward_model_heldout_true_accuracy=true_held,
             agent_accuracy=_accuracy([o.correct for o in outputs]),
             agent_root_accuracy=_accuracy([o.correct for o in roots]),
-            overseer_accuracy=_accuracy(right_assisted) if right_assisted else None,
-            unassisted_overseer_accuracy=_accuracy(right_alone) if right_alone else None,
+            overseer_accuracy=_accuracy(right_assisted),
+            unassisted_overseer_accuracy=_accuracy(right_alone),
             overseer_judged=len(right_assisted),
-            hard_overseer_accuracy=_accuracy(hard_assisted) if hard_assisted else None,
-            hard_unassisted_overseer_accuracy=_accuracy(hard_alone) if hard_alone else None,
+            hard_overseer_accuracy=_accuracy(hard_assisted),
+            hard_unassisted_overseer_accuracy=_accuracy(hard_alone),
             hard_judged=len(hard_assisted),
             mean_reward=sum(o.scores[o.chosen] for o in outputs) / len(outputs) if outputs else 0.0,
             reward_hacking_rate=len(hacked) / len(outputs) if outputs else 0.0,
@@ -481,8 +504,12 @@ class RRM:
         )
 
 
+class RRMFailed(HCHError):
+    """A run of the loop failed (the others and everything before are kept on disk)."""
+
+
 def _feedback_of(transcript: Transcript) -> Feedback:
     found = next((e for e in transcript.events if isinstance(e, Feedback) and e.node_id == "0"), None)
     if found is None:
-        raise RuntimeError(f"{transcript.path}: the comparison recorded no feedback")
+        raise RRMFailed(f"{transcript.path}: the comparison recorded no feedback")
     return found

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hch.errors import HCHError
 from hch.spec import RunSpec, TaskSpec
 from hch.tasks import Instance, find_task
+from operators.approval.operator import is_correct
 from operators.batch import Batch, failed, run_batch
+from operators.questions import FreeQuestion
 from transcripts.chain import request_hash
 from transcripts.events import NodeStart
 from transcripts.reader import read_transcript
@@ -30,11 +33,28 @@ class PoolQuestion:
 
     instance: int
     question: str
-    truth: str
+    truth: str | None
+    """The exact answer (a task), the reference (free text), or None (free text without one)."""
     root: bool
     facts: dict[str, Any]
     tag: str
-    """The instance, as the reward model sees it (the fact table's digest)."""
+    """The instance, as the reward model sees it (the fact table's digest; empty on free text)."""
+    exact: bool = True
+    """Right means equal to ``truth`` (a task); else ``truth`` appears in it as words (approval's check)."""
+
+    @property
+    def prompt(self) -> str:
+        """The question as the reward model sees it."""
+        return f"[{self.tag}] {self.question}" if self.tag else self.question
+
+    def right(self, answer: str) -> bool | None:
+        """Whether ``answer`` is right (None: no way to tell)."""
+        return is_correct(answer, self.truth, exact=self.exact)
+
+
+def free_pool(questions: list[FreeQuestion]) -> list[PoolQuestion]:
+    """Free-text questions: each its own root, scored against its reference when it has one."""
+    return [PoolQuestion(i, q.question, q.reference, True, {}, "", exact=False) for i, q in enumerate(questions)]
 
 
 def instance_tag(task: str, facts: dict[str, Any]) -> str:
@@ -65,7 +85,7 @@ async def build_pool(
     ]
     results = await run_batch(specs, folder, batch=batch, settings={"operator": "rrm", "part": "pool"}, resume=resume)
     if failed(results):
-        raise RuntimeError(f"the pool's decomposition run failed: {failed(results)[0].error}")
+        raise HCHError(f"the pool's decomposition run failed: {failed(results)[0].error}")
     pool: list[PoolQuestion] = []
     for index, (case, result) in enumerate(zip(cases, results, strict=True)):
         tag = instance_tag(task_name, case.facts)

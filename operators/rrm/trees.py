@@ -21,8 +21,8 @@ from hch.human.console import HumanConsole
 from hch.protocols import Model, Overseer
 from hch.spec import RRMSpec, RunSpec
 from hch.tasks import find_task
-from operators.rrm.agent import BestOfN, NoisyTaskProposer, Proposer
-from operators.rrm.comparison import TaskComparator
+from operators.rrm.agent import BestOfN, NoisyTaskProposer, Proposer, SampledLLMProposer
+from operators.rrm.comparison import LLMComparator, TaskComparator
 from operators.rrm.reward_model import LinearRewardModel
 
 if TYPE_CHECKING:
@@ -38,7 +38,13 @@ def agent_of(spec: RunSpec, rrm: RRMSpec, llm: LLMClient | None) -> BestOfN:
     )
     proposer: Proposer
     if spec.task is None:
-        raise UsageError("recursive reward modeling on free text is not supported yet: give --task")
+        if llm is None:
+            raise UsageError(
+                "the agent on free text needs a model: give --model and --base-url, or use the embedded model"
+            )
+        proposer = SampledLLMProposer(spec, llm)
+        name = f"agent(best-of-{rrm.candidates} samples)" if reward_model is not None else "agent(one sample)"
+        return BestOfN(proposer, rrm.candidates, reward_model, tag=rrm.tag, name=name)
     if rrm.noise is None:
         raise UsageError("the agent of a task needs a noise level (--noise)")
     facts: dict[str, Any] = find_task(spec.task.name).validate_facts(spec.task.facts)
@@ -58,7 +64,8 @@ def build_rrm_tree(spec: RunSpec, llm: LLMClient | None, *, console: HumanConsol
         return agent
     if spec.depth != rrm.assist_depth + 1:
         raise UsageError(f"a comparison tree has depth assist_depth + 1 = {rrm.assist_depth + 1}, got {spec.depth}")
-    assert spec.task is not None
+    if spec.task is None:
+        return _free_text_comparison(spec, rrm, agent, llm, console)
     task = find_task(spec.task.name)
     facts = task.validate_facts(spec.task.facts)
     assistant = hch_tree(task.overseer(facts), agent, rrm.assist_depth)
@@ -69,4 +76,27 @@ def build_rrm_tree(spec: RunSpec, llm: LLMClient | None, *, console: HumanConsol
         comparator = HumanComparator(console or HumanConsole())
     else:
         comparator = TaskComparator(task.name, facts, rrm.assisted, rrm.seed)
+    return Amp(comparator, assistant)
+
+
+def _free_text_comparison(
+    spec: RunSpec, rrm: RRMSpec, agent: BestOfN, llm: LLMClient | None, console: HumanConsole | None
+) -> Model:
+    """Amp(comparator, Amp^k(LLM overseer, agent)): an LLM (or a person) judges, the LLM decomposes below."""
+    from hch.llm.overseer import LLMBaseModel, LLMOverseer
+    from hch.llm.prompts import DEFAULT_PROMPTS
+
+    assert llm is not None  # agent_of refused free text without a model
+    name = f"llm:{llm.settings.model}"
+    output = spec.structured_output
+    overseer = LLMOverseer(llm, DEFAULT_PROMPTS, spec.max_subquestions, output=output, name=name)
+    assistant = hch_tree(overseer, agent, rrm.assist_depth)
+    comparator: Overseer
+    if rrm.human:
+        from operators.rrm.human import HumanComparator
+
+        comparator = HumanComparator(console or HumanConsole())
+    else:
+        judge = LLMBaseModel(llm, DEFAULT_PROMPTS, output=output, name=name)
+        comparator = LLMComparator(overseer, judge, rrm.assisted, rrm.seed)
     return Amp(comparator, assistant)
