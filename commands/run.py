@@ -48,7 +48,15 @@ from commands.common import (
 from hch.console import ProgressLine
 from hch.errors import UsageError
 from hch.evaluate import evaluate, instances
-from hch.executor import DEFAULT_MAX_SUBQUESTIONS, RunResult, default_transcript_path, new_run_id, run_question
+from hch.executor import (
+    DEFAULT_MAX_SUBQUESTIONS,
+    RunResult,
+    check_new_transcript,
+    check_question,
+    default_transcript_path,
+    new_run_id,
+    run_question,
+)
 from hch.human.build import has_people
 from hch.human.console import NO_TTY, stdin_is_tty
 from hch.paths import transcripts_dir
@@ -155,6 +163,11 @@ def run(
         fail("--trust-edited applies to --resume (a run that builds on a transcript)", 2)
     try:
         check_bounds(depth, budget, max_subquestions)
+        # Before anything starts (the embedded model takes seconds): a run that cannot be recorded is bad input.
+        if question is not None:
+            check_question(question)
+        if transcript is not None:
+            check_new_transcript(transcript)
         who = who_works(overseer, human_depths, mode, depth, task is None and facts is None)
         if task is None and facts is None:
             if question is None:

@@ -84,6 +84,48 @@ def default_transcript_path(run_id: str) -> Path:
     return transcripts_dir() / f"{stamp}-{run_id}.jsonl"
 
 
+def check_question(question: str) -> str:
+    """``question`` if it can be a run's question; a :class:`UsageError` saying why not otherwise.
+
+    A question must hold some text, and be text: a command-line argument that
+    is not valid UTF-8 reaches Python with its bad bytes as lone surrogates,
+    which no transcript can store.
+    """
+    if not question.strip():
+        raise UsageError("the question is empty: ask something")
+    for index, char in enumerate(question):
+        if "\udc80" <= char <= "\udcff":  # how surrogateescape carries an undecodable byte
+            raise UsageError(
+                f"the question is not valid UTF-8 text (byte 0x{ord(char) - 0xDC00:02x} at position {index})"
+            )
+        if "\ud800" <= char <= "\udfff":
+            raise UsageError(f"the question is not valid UTF-8 text (a lone surrogate at position {index})")
+    return question
+
+
+def check_new_transcript(path: Path) -> Path:
+    """``path`` if a new transcript may be written there; a :class:`UsageError` otherwise.
+
+    A transcript is evidence and is never overwritten; a folder or a device
+    (``/dev/null``) is no place for one either.
+    """
+    if path.is_dir():
+        raise UsageError(f"--transcript {path} is a folder; name a new .jsonl file")
+    if path.exists() or path.is_symlink():
+        raise UsageError(f"--transcript {path} already exists; a transcript is never overwritten")
+    return path
+
+
+def _open_writer(path: Path, header: Header) -> TranscriptWriter:
+    check_new_transcript(path)
+    try:
+        return TranscriptWriter(path, header)
+    except FileExistsError:  # created between the check and the open
+        raise UsageError(f"--transcript {path} already exists; a transcript is never overwritten") from None
+    except OSError as exc:
+        raise UsageError(f"--transcript {path}: cannot write: {exc.strerror or exc}") from None
+
+
 async def run_question(
     model: Model,
     question: str,
@@ -106,6 +148,7 @@ async def run_question(
         raise UsageError(f"budget must be at least 1 call, got {budget}")
     if max_subquestions < 1:
         raise UsageError(f"max subquestions must be at least 1, got {max_subquestions}")
+    check_question(question)
     header = Header(
         run_id=run_id or new_run_id(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -122,7 +165,7 @@ async def run_question(
         },
         prompts=prompts or {},
     )
-    writer = TranscriptWriter(transcript, header)
+    writer = _open_writer(transcript, header)
     for listener in listeners:
         writer.subscribe(listener)
     run = RunContext(writer=writer, max_subquestions=max_subquestions, playback=playback)

@@ -34,7 +34,14 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 
 from hch.errors import UsageError
-from hch.executor import DEFAULT_MAX_SUBQUESTIONS, RunResult, default_transcript_path, new_run_id, run_question
+from hch.executor import (
+    DEFAULT_MAX_SUBQUESTIONS,
+    RunResult,
+    check_new_transcript,
+    default_transcript_path,
+    new_run_id,
+    run_question,
+)
 from hch.integrity import Integrity, check_integrity
 from hch.playback import Playback
 from hch.protocols import Model
@@ -92,11 +99,6 @@ def head_hash(transcript: Transcript) -> str:
     """The hash of the last complete line."""
     last = transcript.events[-1] if transcript.events else transcript.header
     return last.hash or GENESIS
-
-
-def _check_new(path: Path) -> None:
-    if path.exists():
-        raise UsageError(f"--transcript {path} already exists; a transcript is never overwritten")
 
 
 def _inherited_settings(header: Header) -> dict[str, JSONValue]:
@@ -281,7 +283,7 @@ async def replay_transcript(
     run_id = new_run_id()
     default = default_transcript_path(run_id)
     path = transcript or default.with_name(f"{default.stem}-replay.jsonl")
-    _check_new(path)
+    check_new_transcript(path)
     playback = Playback.from_events(original.events, strict=True)
     run_error: str | None = None
     # Nothing reaches the terminal: what human nodes would show (drafts, their
@@ -413,7 +415,7 @@ async def resume_run(
     path = transcript or default_transcript_path(run_id)
     if path.resolve() == original.path.resolve():
         raise UsageError(f"--transcript {path} is the transcript being resumed; a resume writes a new file")
-    _check_new(path)
+    check_new_transcript(path)
     playback = Playback.from_events(original.events, strict=False)
     result = await run_question(
         model,

@@ -26,7 +26,9 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 class LLMSettings(BaseModel):
     """Settings of the one :class:`~hch.llm.client.LLMClient` of a run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Not inf or nan: settings are recorded as JSON, which has neither (pydantic writes them as null,
+    # and a transcript whose settings say null can never be replayed or resumed).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     base_url: str = DEFAULT_BASE_URL
     model: str
