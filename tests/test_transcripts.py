@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hch import hch_tree, run_question
+from hch.errors import UsageError
 from hch.testing import CountingLeaf, RandomOverseer
 from transcripts import TranscriptError, build_tree, read_transcript
 from transcripts.chain import line_hash
@@ -100,5 +101,5 @@ async def test_header_records_settings_and_the_file_is_never_overwritten(tmp_pat
     await run_question(hch_tree(RandomOverseer(), CountingLeaf(), 1), "q", transcript=path, settings={"seed": 5})
     header = read_transcript(path).header
     assert isinstance(header, Header) and header.settings["seed"] == 5 and header.settings["depth"] == 1
-    with pytest.raises(FileExistsError):
+    with pytest.raises(UsageError, match="already exists"):  # a one-line error, not a traceback
         await run_question(hch_tree(RandomOverseer(), CountingLeaf(), 1), "q", transcript=path)
