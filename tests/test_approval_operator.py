@@ -189,3 +189,18 @@ def test_an_interrupted_approve_resumes_without_losing_or_mixing_work(hch_home: 
     assert verify_dataset(open_dataset("again")).ok
     missing = hch(*args, "--name", "nothing", "--resume", home=hch_home)
     assert missing.returncode == 2 and "no unfinished dataset" in missing.stderr
+
+
+def test_dataset_verify_names_an_approval_that_was_edited(hch_home: Path) -> None:
+    proc = hch("approve", "--task", "wildcard", "--n", "3", "--candidates", "2", "--depth", "4", "--size", "16",
+               "--name", "ratings", "--json", home=hch_home)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert hch("dataset", "verify", "ratings", home=hch_home).returncode == 0
+    examples = hch_home / "datasets" / "ratings" / "examples.jsonl"
+    lines = examples.read_text().splitlines()
+    edited = json.loads(lines[1])
+    edited["approval"] = 1.0 - edited["approval"]  # approval says what the tree did not
+    examples.write_text("\n".join([lines[0], json.dumps(edited), *lines[2:]]) + "\n")
+    bad = hch("dataset", "verify", "ratings", home=hch_home)
+    assert bad.returncode != 0
+    assert "approval" in bad.stdout + bad.stderr and ":2" in bad.stdout + bad.stderr, bad.stdout + bad.stderr
