@@ -114,6 +114,7 @@ def test_rating_texts_parse_back() -> None:
     assert parse_rating_question(text) == ("What is 2+2?", "four\n(I think)")
     assert parse_rating_question("What is 2+2?") is None
     assert parse_rating("8") == 0.8 and parse_rating("I'd say 10/10") == 1.0
+    assert parse_rating(".5") == 0.05 and parse_rating("7.5") == 0.75
     assert parse_rating("eleven") is None and parse_rating("42") is None
 
 

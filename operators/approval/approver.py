@@ -53,7 +53,7 @@ RATING_PROMPT = (
 
 Verdict = Literal["confirmed", "refuted", "uncertain", "rated"]
 
-_SCORE = re.compile(r"-?\d+(?:\.\d+)?")
+_SCORE = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)")
 
 
 def rating_question(question: str, candidate: str) -> str:
