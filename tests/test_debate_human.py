@@ -5,22 +5,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.human_helpers import ROOT, Tmux, base_env, hch_argv
+from tests.human_helpers import ROOT, Tmux, hch_argv
+from tests.test_human_terminal import start, terminals  # noqa: F401  (the terminals fixture)
 from transcripts.events import DebateVerdict, HumanInput
 from transcripts.reader import read_transcript
-
-
-@pytest.fixture
-def terminals() -> Iterator[list[Tmux]]:
-    opened: list[Tmux] = []
-    yield opened
-    for t in opened:
-        t.close()
 
 
 def without_terminal(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -50,11 +40,12 @@ def right_position(screen: str) -> str:
 
 
 def test_a_person_judges_two_debates_and_the_verdicts_replay(
-    terminals: list[Tmux], hch_home: Path, tmp_path: Path
+    terminals: list[Tmux],  # noqa: F811
+    hch_home: Path,
+    tmp_path: Path,
 ) -> None:
     args = ["debate", "--task", "permutation", "--size", "16", "--n", "2", "--judge", "human", "--dataset", "judged"]
-    t = Tmux(hch_argv(*args), base_env(hch_home))
-    terminals.append(t)
+    t = start(terminals, hch_home, *args)
     typed: list[tuple[str, str]] = []
     for count in (1, 2):
         # Debate number `count` has the terminal once its view is on screen with the prompt under it (the prompt
