@@ -87,6 +87,14 @@ def debate(
         str | None,
         typer.Option("--dataset", help="Name of the dataset of debates (default debate-TASK-RUNID)."),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run of the same flags into its --dataset: finished debates are read "
+            "back, cut ones continue from their transcripts (nothing recorded is asked again).",
+        ),
+    ] = False,
     seed: SeedOpt = 0,
     size: SizeOpt = 64,
     model: ModelOpt = None,
@@ -148,15 +156,19 @@ def debate(
                 structured_output=structured_output,
             )
             specs = [s.model_copy(update=fields) for s in specs]
+        if resume and dataset is None:
+            raise UsageError("--resume continues a dataset: give its --dataset NAME")
         name = check_name(dataset or f"debate-{task or 'free'}-{new_run_id()}")
         settings: dict[str, Any] = {"turns": rounds, "judge": chosen, "seed": seed}
         settings.update({"liar": strategy, "size": size} if task else {"word_limit": word_limit})
-        writer = DatasetWriter(dataset_dir(name), DebateExample, operator="debate", task=task, settings=settings)
+        writer = DatasetWriter(
+            dataset_dir(name), DebateExample, operator="debate", task=task, settings=settings, resume=resume
+        )
     except UsageError as exc:
         fail(str(exc), 2)
     if chosen == "human" and not stdin_is_tty():
         fail(NO_TTY_JUDGE, 2)
-    summary = run_async(partial(_run, specs, writer, chosen == "human"), transcript_hint=writer.transcripts)
+    summary = run_async(partial(_run, specs, writer, chosen == "human", resume), transcript_hint=writer.transcripts)
     report = {"task": task, "judge": chosen, "liar": strategy if task else None}
     report.update(summary)
     if as_json:
@@ -165,12 +177,12 @@ def debate(
     _print(report)
 
 
-async def _run(specs: list[RunSpec], writer: DatasetWriter[DebateExample], human: bool) -> dict[str, Any]:
+async def _run(specs: list[RunSpec], writer: DatasetWriter[DebateExample], human: bool, resume: bool) -> dict[str, Any]:
     from operators.debate.runner import run_debates
 
     console = HumanConsole() if human else None
     try:
-        summary, dataset = await run_debates(specs, writer, console=console)
+        summary, dataset = await run_debates(specs, writer, console=console, resume=resume)
     finally:
         if console is not None:
             console.close()

@@ -93,3 +93,41 @@ def test_a_human_judge_needs_a_terminal(hch_home: Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--judge human needs a person at a terminal" in lines[0]
+
+
+def test_ctrl_c_while_judging_then_resume_asks_only_what_is_left(
+    terminals: list[Tmux],  # noqa: F811
+    hch_home: Path,
+) -> None:
+    args = ["debate", "--task", "wildcard", "--size", "16", "--n", "2", "--judge", "human", "--dataset", "cut"]
+    t = start(terminals, hch_home, *args)
+    t.wait_for(r"Judge this debate[^\n]*\n(?:(?!Judge this debate)[\s\S])*winner \(A or B\): ")
+    first = right_position(t.screen())
+    t.send(first)
+    t.wait_for(r"reason: ")
+    t.send("first one")
+    t.wait_for(r"Judge this debate[^\n]*\n(?:(?!Judge this debate)[\s\S])*winner \(A or B\): ", count=2)
+    t.key("C-c")
+    t.wait_for(r"stop\? \[y/N\] ")
+    t.send("y")
+    assert t.wait_exit() == 130, t.screen()
+    assert "interrupted" in t.screen() and "Traceback" not in t.screen()
+    folder = hch_home / "datasets" / "cut"
+    assert not (folder / "manifest.json").exists()  # unfinished, but what is done stays
+
+    r = start(terminals, hch_home, *args, "--resume")
+    screen = r.wait_for(r"winner \(A or B\): ")
+    assert screen.count("Judge this debate") == 1  # the finished debate is read back, not asked again
+    r.send(right_position(screen))
+    r.wait_for(r"reason: ")
+    r.send("second one")
+    assert r.wait_exit() == 0, r.screen()
+    proc = without_terminal(hch_home, "dataset", "verify", "cut")
+    assert proc.returncode == 0 and "verified: 2 example(s)" in proc.stdout, proc.stdout + proc.stderr
+    reasons = sorted(
+        e.reason
+        for p in sorted((folder / "transcripts").glob("debate-000?.jsonl"))
+        for e in read_transcript(p).events
+        if isinstance(e, DebateVerdict)
+    )
+    assert reasons == ["first one", "second one"]

@@ -189,8 +189,13 @@ async def run_debates(
     writer: DatasetWriter[DebateExample],
     *,
     console: HumanConsole | None = None,
+    resume: bool = False,
 ) -> tuple[DebateSummary, Dataset]:
-    """Run every debate concurrently into ``writer``'s folder, write the dataset, and sum up."""
+    """Run every debate concurrently into ``writer``'s folder, write the dataset, and sum up.
+
+    With ``resume``, debates whose transcripts finished are read back, and cut
+    ones are continued from their records (see :func:`operators.batch.run_batch`).
+    """
     async with open_batch(specs) as batch:
         results = await run_batch(
             specs,
@@ -198,6 +203,7 @@ async def run_debates(
             batch=batch,
             names=[f"debate-{i:04d}" for i in range(len(specs))],
             build=lambda spec, llm: debate_model(spec, llm=llm, console=console),
+            resume=resume,
         )
     broken = failed(results)
     if broken:
