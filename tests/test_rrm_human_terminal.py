@@ -72,7 +72,9 @@ def test_a_person_gives_feedback_stops_and_resumes(terminals: list[Tmux], hch_ho
         asked += 1
         r.send("answer B")
     assert r.wait_exit() == 0, r.screen()
-    assert f"question  {given.question}" not in r.screen()  # the first comparison was not shown again
+    resumed = r.screen()
+    assert f"question  {given.question}" not in resumed  # the first comparison was not shown again
+    assert "comparison 1 of" not in resumed and "comparison 2 of" in resumed
     dataset = open_dataset(feedback_dir)
     assert verify_dataset(dataset).ok
     examples = dataset.examples(FeedbackExample)

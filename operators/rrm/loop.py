@@ -39,7 +39,7 @@ from hch.human.console import HumanConsole
 from hch.protocols import Model
 from hch.spec import RRMSpec, RunSpec, TaskSpec
 from hch.tasks import find_task
-from operators.batch import Batch, BatchResult, failed, run_batch
+from operators.batch import Batch, BatchResult, failed, finished_result, run_batch
 from operators.dataset import DatasetWriter, Example, dataset_dir, open_dataset
 from operators.paths import MANIFEST
 from operators.questions import FreeQuestion
@@ -225,7 +225,8 @@ class RRM:
             results = []
             for i, spec in enumerate(specs):
                 names = [f"{i:05d}"]
-                if self.console is not None:
+                done = self.resume and finished_result(folder / f"{names[0]}.jsonl") is not None
+                if self.console is not None and not done:
                     self.console.show(None, f"[bold]round {rnd} · comparison {i + 1} of {len(specs)}[/]")
                 one = await run_batch(
                     [spec],
