@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
-import re
 import subprocess
 import sys
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,54 +73,6 @@ def edit_line(lines: list[str], index: int, **changes: Any) -> list[str]:
 
 
 # -- an LLM tree against the fault server -------------------------------------------------
-
-
-def _question_in(messages: list[dict[str, Any]]) -> str:
-    """The question of the node making this call (the last "Question: ..." line of a user turn)."""
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            found = re.findall(r"^Question: (.*)$", str(message.get("content", "")), re.MULTILINE)
-            if found:
-                return str(found[-1]).strip()
-    return ""
-
-
-@dataclass
-class BranchingPolicy:
-    """Replies in the LLM overseer's JSON protocol so that the tree has a known shape.
-
-    A question ``Q`` of generation g (``Q`` has g ``/``) is decomposed into
-    ``fanout[g]`` subquestions ``Q/0``, ``Q/1``, ... while g < len(fanout);
-    combine replies with a short digest of the sub-answers; a direct answer is
-    ``ans(Q)``. Every successful request's messages are logged (``log``), so a
-    test can tell which calls reached the server.
-    """
-
-    fanout: tuple[int, ...] = (4, 3, 3, 3)
-    log: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, messages: list[dict[str, Any]]) -> str:
-        with self._lock:
-            self.log.append(request_key(messages))
-        system = str(messages[0].get("content", "")) if messages else ""
-        question = _question_in(messages)
-        generation = question.count("/")
-        if "ask simpler subquestions" in system:
-            if generation < len(self.fanout):
-                subquestions = [f"{question}/{i}" for i in range(self.fanout[generation])]
-                return json.dumps({"action": "ask", "subquestions": subquestions})
-            return json.dumps({"action": "answer", "answer": f"direct({question})"})
-        if "answers are below" in system:
-            answers = re.findall(r"^   answer: (\".*\")$", str(messages[-1].get("content", "")), re.MULTILINE)
-            digest = hashlib.sha256("|".join(answers).encode()).hexdigest()[:10]
-            return json.dumps({"answer": f"combined {len(answers)} answers of {question}: {digest}"})
-        return json.dumps({"answer": f"ans({question})"})
-
-
-def request_key(messages: list[dict[str, Any]]) -> str:
-    """What identifies a model request in the server's log and in a transcript's ``request.messages``."""
-    return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
 
 
 def llm_run_args(base_url: str, model: str, question: str = "Q", depth: int = 4) -> list[str]:

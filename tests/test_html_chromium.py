@@ -27,8 +27,8 @@ from hch import Node, Workspace, hch_tree, run_question
 from hch.llm.client import LLMClient
 from hch.llm.settings import LLMSettings
 from hch.spec import RunSpec, build_model
-from hch.testing import FaultConfig, FaultServer
-from tests.audit_helpers import BranchingPolicy, hch
+from hch.testing import BranchingPolicy, FaultConfig, FaultServer
+from tests.audit_helpers import hch
 from tests.test_views import NASTY
 from tests.tools import need
 from transcripts.reader import read_transcript

@@ -20,9 +20,8 @@ from hch.llm.prompts import DEFAULT_PROMPTS
 from hch.replay import NetworkGuard, llm_settings_of, replay_transcript, spec_of
 from hch.spec import build_model
 from hch.tasks import lookup
-from hch.testing import FaultConfig, FaultServer
+from hch.testing import BranchingPolicy, FaultConfig, FaultServer
 from tests.audit_helpers import (
-    BranchingPolicy,
     edit_line,
     hch,
     lines_of,

@@ -14,15 +14,13 @@ from pathlib import Path
 import pytest
 
 from hch.replay import live_model, resume_run
-from hch.testing import FaultConfig, FaultServer
+from hch.testing import BranchingPolicy, FaultConfig, FaultServer, request_key
 from tests.audit_helpers import (
     ROOT,
-    BranchingPolicy,
     hch,
     lines_of,
     llm_run_args,
     one_line_error,
-    request_key,
     task_run,
     task_spec,
 )

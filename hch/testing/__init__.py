@@ -7,6 +7,8 @@ ones, so a tree built from them runs through the engine unchanged.
   (:class:`CountingLeaf`, :class:`FunctionModel`, :class:`RandomOverseer`,
   :class:`FanOut`, :class:`LLMLeaf`) and a scripted chat client
   (:class:`ScriptedChat`) for unit tests of LLM overseers.
+- :mod:`hch.testing.policies`: answer policies for the fault server that speak the
+  LLM overseer's protocol (:class:`BranchingPolicy`: an LLM tree of known shape).
 - :mod:`hch.testing.fault_server`: a real OpenAI-compatible HTTP server on
   127.0.0.1 that injects faults (429, 500, malformed bodies, stalls, latency,
   401/404), for testing and measuring the model-call path over real HTTP::
@@ -31,9 +33,11 @@ from hch.testing.models import (
     RandomOverseer,
     ScriptedChat,
 )
+from hch.testing.policies import BranchingPolicy, request_key
 
 __all__ = [
     "ADVERSARIAL_TEXT",
+    "BranchingPolicy",
     "ChatCall",
     "CountingLeaf",
     "FanOut",
@@ -43,4 +47,5 @@ __all__ = [
     "LLMLeaf",
     "RandomOverseer",
     "ScriptedChat",
+    "request_key",
 ]
