@@ -116,9 +116,10 @@ async def measure(*, depth: int = 5, latency: float = 0.05, concurrency: int = 3
     fanout = (3,) * depth
     times: dict[str, list[float]] = defaultdict(list)
     calls = 0
-    with tempfile.TemporaryDirectory() as tmp, FaultServer(
-        FaultConfig(latency_s=latency), answer=BranchingPolicy(fanout=fanout)
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FaultServer(FaultConfig(latency_s=latency), answer=BranchingPolicy(fanout=fanout)) as server,
+    ):
         root = Path(tmp)
         settings = LLMSettings(
             base_url=server.base_url, model=server.model, concurrency=concurrency, api_key_env="HCH_BENCH_NO_KEY"

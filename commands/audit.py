@@ -19,7 +19,6 @@ from commands.common import (
     run_async,
 )
 from hch.errors import UsageError
-from transcripts.reader import TranscriptError
 
 
 def schema() -> None:
@@ -47,6 +46,7 @@ def replay(
     `hch verify` is refused (exit 2) unless --trust-edited is given.
     """
     from hch.replay import offline_model, replay_transcript, spec_of
+    from transcripts.reader import TranscriptError
 
     original = read_transcript_or_fail(transcript)
     if original.end is None:
@@ -89,6 +89,7 @@ def verify(
     Exit 0 when intact, 1 naming the line of the first problem, 2 when the
     file is not a transcript.
     """
+    from transcripts.reader import TranscriptError
     from transcripts.verify import verify_transcript
 
     try:

@@ -13,6 +13,7 @@ cache_app = typer.Typer(
     name="cache",
     help="The model-call cache under $HCH_HOME/cache: where it is, what it holds, and emptying it.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, as the app's (cli.py)
 )
 
 

@@ -8,37 +8,75 @@ Flag names live here and in the command modules, never in the library.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from hch.errors import HCHError, UsageError
-from hch.human.build import check_mode, parse_depths
-from hch.tasks import Instance, find_task, load_instances
-from operators.questions import QuestionSet, question_set
-from transcripts.reader import TranscriptError
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Only the names the flags need are imported here: the library is imported inside the
+# commands, so that `hch --help` does not load the engine, pydantic or the OpenAI SDK
+# (tests/test_startup.py checks it).
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hch.tasks import Instance
+    from operators.questions import QuestionSet
+
+
+class _LazyConsole:
+    """A rich ``Console`` built on first use (importing rich is a good part of `hch --help`'s time)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+out = cast("Console", _LazyConsole(highlight=False))
+err = cast("Console", _LazyConsole(stderr=True, highlight=False))
 
 T = TypeVar("T")
 
 
 def fail(message: str, code: int) -> NoReturn:
+    from rich.markup import escape
+
     err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def run_async(make: Callable[[], Coroutine[Any, Any, T]], *, transcript_hint: Path | None = None) -> T:
-    """Run a coroutine, mapping the library's failures to one-line errors."""
+    """Run a coroutine, mapping the library's failures to one-line errors.
+
+    The coroutine's result is handed back through a box rather than as the main
+    task's result: on the way out ``asyncio.run`` restores the SIGINT handler, and
+    Python 3.11 then builds the repr of the old one, which holds the main task and
+    so its result (a replay report with two whole transcripts, say).
+    """
+    import asyncio
+
+    from hch.collector import collector_tuned
+    from transcripts.reader import TranscriptError
+
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await make())
+
     try:
-        return asyncio.run(make())
+        with collector_tuned():
+            asyncio.run(main())
+        return box[0]
     except UsageError as exc:
         fail(str(exc), 2)
     except TranscriptError as exc:
@@ -68,6 +106,8 @@ SizeOpt = Annotated[int, typer.Option("--size", help="Elements in a generated in
 
 def task_cases(task_name: str | None, facts: Path | None, question: str | None, seed: int, size: int) -> list[Instance]:
     """The task instances a `run` asks for: generated, or read from a facts file."""
+    from hch.tasks import Instance, find_task, load_instances
+
     if facts is not None:
         cases = load_instances(facts)
         if task_name is not None and any(c.task != task_name for c in cases):
@@ -196,6 +236,8 @@ def llm_fields(
 
 def who_works(overseer: str | None, human_depths: str | None, mode: str, depth: int, free_text: bool) -> dict[str, Any]:
     """RunSpec fields saying who works the nodes, from --overseer, --human-depths and --mode."""
+    from hch.human.build import check_mode, parse_depths
+
     chosen = overseer or ("llm" if free_text else "program")
     if chosen not in ("program", "llm", "human"):
         raise UsageError(f"--overseer {chosen!r}: choose program, llm or human")
@@ -228,6 +270,8 @@ def operator_questions(task: str | None, n: int, seed: int, size: int, questions
 
     The model options are turned into RunSpec fields by :func:`llm_fields`, as for ``run``.
     """
+    from operators.questions import question_set
+
     return question_set(task, n, seed, size, questions, limit_free=True)
 
 
@@ -254,7 +298,7 @@ def integrity_or_fail(original: Any, *, action: str, trust_edited: bool) -> Any:
 
 def read_transcript_or_fail(path: Path) -> Any:
     """The transcript at ``path``, or a one-line error (exit 2) saying why it cannot be read."""
-    from transcripts.reader import read_transcript
+    from transcripts.reader import TranscriptError, read_transcript
 
     try:
         return read_transcript(path)

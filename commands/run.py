@@ -6,12 +6,9 @@ import json
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import Progress
-from rich.table import Table
 
 from commands.common import (
     ApiKeyEnvOpt,
@@ -45,25 +42,14 @@ from commands.common import (
     task_cases,
     who_works,
 )
-from hch.console import ProgressLine
+from hch.defaults import DEFAULT_MAX_SUBQUESTIONS
 from hch.errors import UsageError
-from hch.evaluate import evaluate, instances
-from hch.executor import (
-    DEFAULT_MAX_SUBQUESTIONS,
-    RunResult,
-    check_new_transcript,
-    check_question,
-    default_transcript_path,
-    new_run_id,
-    run_question,
-)
-from hch.human.build import has_people
-from hch.human.console import NO_TTY, stdin_is_tty
-from hch.paths import transcripts_dir
-from hch.runtime import open_run
-from hch.spec import RunSpec, TaskSpec, check_bounds, needs_llm
-from hch.tasks import ALL_TASKS, find_task
-from transcripts.reader import TranscriptError
+
+# The library is imported inside the commands (see commands/common.py).
+if TYPE_CHECKING:
+    from hch.console import ProgressLine
+    from hch.executor import RunResult
+    from hch.spec import RunSpec
 
 
 def _report(spec: RunSpec, result: RunResult, expected: str | None) -> dict[str, Any]:
@@ -84,6 +70,8 @@ def _report(spec: RunSpec, result: RunResult, expected: str | None) -> dict[str,
 
 
 def _print_run(spec: RunSpec, result: RunResult, expected: str | None) -> None:
+    from rich.markup import escape
+
     out.print(f"[bold]question[/]  {escape(spec.question)}")
     out.print(f"[bold]answer[/]    {escape(result.answer)}")
     if expected is not None:
@@ -99,6 +87,9 @@ def _print_run(spec: RunSpec, result: RunResult, expected: str | None) -> None:
 
 async def _execute(spec: RunSpec, path: Path, run_id: str, live: ProgressLine | None) -> RunResult:
     """Build the tree ``spec`` describes (opening its model client) and run its question, writing ``path``."""
+    from hch.executor import run_question
+    from hch.runtime import open_run
+
     notify = partial(err.print, markup=False) if err.is_terminal else None
     async with open_run(spec, notify=notify) as opened:
         with live or nullcontext():
@@ -156,6 +147,13 @@ def run(
     trust_edited: TrustEditedOpt = False,
 ) -> None:
     """Run a question through a depth-k HCH tree and print its answer."""
+    from hch.console import ProgressLine
+    from hch.executor import check_new_transcript, check_question, default_transcript_path, new_run_id
+    from hch.human.build import has_people
+    from hch.human.console import NO_TTY, stdin_is_tty
+    from hch.spec import RunSpec, TaskSpec, check_bounds, needs_llm
+    from hch.tasks import find_task
+
     if resume is not None:
         _resume_run(ctx, resume, transcript, as_json, trust_edited)
         return
@@ -246,6 +244,15 @@ def eval_(
     as_json: JsonOpt = False,
 ) -> None:
     """Accuracy of depth-k trees on N random instances, scored by an independent solver."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from hch.evaluate import evaluate, instances
+    from hch.executor import new_run_id
+    from hch.paths import transcripts_dir
+    from hch.spec import check_bounds
+    from hch.tasks import find_task
+
     try:
         the_task = find_task(task)
         for d in depth:
@@ -307,6 +314,10 @@ def eval_(
 
 def tasks(as_json: JsonOpt = False) -> None:
     """List the algorithmic tasks, their question syntax and facts format."""
+    from rich.markup import escape
+
+    from hch.tasks import ALL_TASKS
+
     if as_json:
         described = [
             {"name": t.name, "summary": t.summary, "question_format": t.question_format, "facts_format": t.facts_format}
@@ -331,7 +342,12 @@ _RESUME_ALLOWED = {"transcript", "as_json", "resume", "trust_edited"}
 
 def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_json: bool, trust_edited: bool) -> None:
     """`hch run --resume`: continue a cut run; the question and flags come from its header."""
+    from hch.console import ProgressLine
+    from hch.executor import default_transcript_path, new_run_id
+    from hch.human.build import has_people
     from hch.replay import check_resume_flags, live_model, resume_run, spec_of
+    from hch.tasks import find_task
+    from transcripts.reader import TranscriptError
 
     original = read_transcript_or_fail(resume)
     given = {}

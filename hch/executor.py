@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hch.budget import Budget
+from hch.collector import enter_run, leave_run
 from hch.context import RunContext
+from hch.defaults import DEFAULT_MAX_SUBQUESTIONS as DEFAULT_MAX_SUBQUESTIONS  # re-exported: its old home
 from hch.errors import UsageError
 from hch.node import Node
 from hch.paths import transcripts_dir
@@ -19,8 +21,6 @@ from hch.protocols import Model
 from hch.version import __version__
 from transcripts.events import Header, JSONValue, NodeAnswer, NodeError, NodeStart, RunEnd
 from transcripts.writer import Listener, TranscriptWriter
-
-DEFAULT_MAX_SUBQUESTIONS = 8
 
 
 async def run_node(model: Model, node: Node) -> str:
@@ -178,6 +178,7 @@ async def run_question(
         budget=Budget(budget),
         run=run,
     )
+    enter_run()  # the collector, tuned until the run ends (see hch.collector)
     try:
         try:
             answer = await run_node(model, root)
@@ -189,6 +190,7 @@ async def run_question(
             raise
         run.emit(RunEnd(status="ok", answer=answer, stats=dict(run.counts)))
     finally:
+        leave_run()
         # Joining the writer thread waits on file I/O: keep it off the loop.
         await asyncio.shield(asyncio.to_thread(writer.close))
     return RunResult(answer=answer, transcript=transcript, counts=dict(run.counts), spent=root.budget.spent)

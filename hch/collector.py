@@ -1,0 +1,58 @@
+"""The garbage collector, tuned for the length of a run.
+
+A run builds a large, mostly acyclic graph of objects (nodes, events, futures)
+that lives until the run ends. CPython's generational collector keeps rescanning
+it: a young collection every 700 net allocations, and full ones as the old
+generation grows, so the time per node grows with the tree (a 111k-node tree ran
+in 0.58x the time with the collector off). During a run:
+
+- everything alive before it (modules, classes, the caller's data) is moved to
+  the permanent generation with :func:`gc.freeze`, so no collection scans it;
+- the young generation's threshold is raised to 50,000 allocations, so cycles
+  are still collected (memory stays bounded) but 70x less often.
+
+Both are undone when the last of any nested or concurrent runs ends. Reference
+counting frees acyclic garbage at once either way; only cycles wait longer.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+RUN_THRESHOLD0 = 50_000
+"""Net allocations between young collections during a run (CPython's default is 700)."""
+
+
+class _State:
+    depth = 0
+    saved: tuple[int, ...] = ()
+
+
+def enter_run() -> None:
+    """Tune the collector for a run (the outermost of nested or concurrent runs does it)."""
+    if _State.depth == 0:
+        _State.saved = gc.get_threshold()
+        gc.freeze()
+        if _State.saved[0]:  # 0 means the collector is off: leave it off
+            gc.set_threshold(max(_State.saved[0], RUN_THRESHOLD0), *_State.saved[1:])
+    _State.depth += 1
+
+
+def leave_run() -> None:
+    """Undo :func:`enter_run` when the last run ends."""
+    _State.depth -= 1
+    if _State.depth == 0:
+        gc.set_threshold(*_State.saved)
+        gc.unfreeze()
+
+
+@contextmanager
+def collector_tuned() -> Iterator[None]:
+    """:func:`enter_run` for the block."""
+    enter_run()
+    try:
+        yield
+    finally:
+        leave_run()

@@ -1,0 +1,43 @@
+"""`hch --help` loads only what it shows: no engine, pydantic, OpenAI SDK or rich.
+
+The time itself is measured by `python -m benchmarks` (startup against `python -c
+pass`); this test checks the behaviour that makes it fast, so that a command module
+importing the library at its top is caught here rather than in a benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.audit_helpers import ROOT
+
+HEAVY = ("pydantic", "openai", "httpx2", "rich", "transcripts", "operators", "diskcache", "tenacity", "asyncio")
+
+
+def loaded_after(code: str) -> list[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    return list(json.loads(proc.stdout.splitlines()[-1]))
+
+
+def test_the_command_line_imports_no_library_until_a_command_runs() -> None:
+    modules = loaded_after("import cli")
+    assert [m for m in modules if m.split(".")[0] in HEAVY] == []
+    assert {m for m in modules if m.startswith("hch.")} <= {"hch.errors", "hch.defaults"}
+
+
+def test_help_lists_every_command_without_loading_the_library() -> None:
+    modules = loaded_after("import sys\nfrom cli import app\ntry:\n    app(['--help'])\nexcept SystemExit:\n    pass")
+    assert [m for m in modules if m.split(".")[0] in HEAVY] == []
+    proc = subprocess.run([sys.executable, "-m", "cli", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0
+    for command in ("run", "eval", "tasks", "replay", "verify", "show", "diff", "export", "cache"):
+        assert f"\n  {command} " in proc.stdout
+
+
+def test_model_settings_load_without_the_openai_sdk() -> None:
+    modules = loaded_after("import hch.llm.settings")
+    assert not [m for m in modules if m.split(".")[0] in ("openai", "httpx2")]
+    assert "hch.executor" not in modules
