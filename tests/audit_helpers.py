@@ -13,6 +13,8 @@ from typing import Any
 from hch.executor import run_question
 from hch.spec import RunSpec, TaskSpec, build_model
 from hch.tasks import find_task
+from hch.testing import BranchingPolicy as BranchingPolicy  # its home now; re-exported for older tests
+from hch.testing import request_key as request_key
 
 ROOT = Path(__file__).resolve().parents[1]
 
