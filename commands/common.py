@@ -178,7 +178,12 @@ ApiKeyEnvOpt = Annotated[
 TemperatureOpt = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature (default 0).")]
 MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", help="Most tokens per model reply.")]
 ConcurrencyOpt = Annotated[
-    int | None, typer.Option("--concurrency", help="Most model calls in flight at once (default 4; embedded 1).")
+    int | None,
+    typer.Option(
+        "--concurrency",
+        help="Most model calls in flight at once (default 32 for an endpoint given by URL, backing off on 429s; "
+        "1 for the embedded model, its server's slot count).",
+    ),
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the model-call cache.")]
 TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Seconds one model-call attempt may take.")]

@@ -135,6 +135,12 @@ def check_server_installed() -> None:
         )
 
 
+EMBEDDED_SLOTS = 1
+"""Completions the embedded server computes at once (llama_cpp.server has one slot):
+the default concurrency for the embedded model, as more calls would only queue
+there and time out."""
+
+
 def embedded_settings(**overrides: Any) -> LLMSettings:
     """Settings for the embedded model; ``overrides`` (None values ignored) replace the defaults.
 
@@ -148,7 +154,7 @@ def embedded_settings(**overrides: Any) -> LLMSettings:
         "temperature": 0.0,
         "max_tokens": 256,
         "timeout_s": 120.0,
-        "concurrency": 1,
+        "concurrency": EMBEDDED_SLOTS,
         "api_key_env": API_KEY_ENV,
     }
     fields.update({k: v for k, v in overrides.items() if v is not None})
