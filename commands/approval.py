@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import Progress
-from rich.table import Table
 
 from commands.common import (
     ApiKeyEnvOpt,
@@ -37,10 +34,13 @@ from commands.common import (
     out,
     run_async,
 )
+from hch.defaults import DEFAULT_MAX_SUBQUESTIONS
 from hch.errors import UsageError
-from hch.executor import DEFAULT_MAX_SUBQUESTIONS, new_run_id
-from operators.approval.operator import ApprovalOutcome, ApprovalSettings, approve
-from operators.dataset import dataset_dir
+
+# The library is imported inside the command, so that `hch --help` does not load it
+# (tests/test_startup.py).
+if TYPE_CHECKING:
+    from operators.approval.operator import ApprovalOutcome
 
 SAMPLE_TEMPERATURE = 0.7
 """The temperature of free-text runs when none is given: K samples at 0 would be one candidate K times."""
@@ -93,6 +93,12 @@ def approve_command(
     transcript), the preference pairs it implies (TRL prompt/chosen/rejected)
     and reports how approval tracks the truth, and where it does not.
     """
+    from rich.progress import Progress
+
+    from hch.executor import new_run_id
+    from operators.approval.operator import ApprovalSettings, approve
+    from operators.dataset import dataset_dir
+
     try:
         if not 0.0 <= noise <= 1.0:
             raise UsageError(f"--noise must be between 0 and 1, got {noise}")
@@ -169,6 +175,9 @@ def _fmt(value: float | None, percent: bool = False) -> str:
 
 
 def _print(outcome: ApprovalOutcome) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     m = outcome.metrics
     table = Table(title=f"approval: {m.questions} questions, {m.candidates} candidates", show_header=False)
     table.add_column(style="bold")

@@ -294,6 +294,7 @@ TrustEditedOpt = Annotated[
 def integrity_or_fail(original: Any, *, action: str, trust_edited: bool) -> Any:
     """Verify the transcript ``action`` (replay, resume) builds on; a one-line error (exit 2) if it fails."""
     from hch.integrity import check_integrity
+    from transcripts.reader import TranscriptError
 
     try:
         return check_integrity(original, allow_cut=action == "resume", trust_edited=trust_edited, action=action)
