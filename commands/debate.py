@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from commands.common import (
     ApiKeyEnvOpt,
@@ -34,10 +33,12 @@ from commands.common import (
     run_async,
 )
 from hch.errors import UsageError
-from hch.executor import new_run_id
-from hch.human.console import HumanConsole, stdin_is_tty
-from hch.spec import RunSpec
-from operators.debate.spec import JUDGES, LIARS, JudgeKind, Liar
+
+# The library is imported inside the commands, so that `hch --help` does not load it
+# (tests/test_startup.py).
+if TYPE_CHECKING:
+    from hch.spec import RunSpec
+    from operators.debate.spec import JudgeKind, Liar
 
 if TYPE_CHECKING:
     from operators.dataset import DatasetWriter
@@ -114,8 +115,11 @@ def debate(
     Free-text questions (--questions) need "reference" (the correct answer) and "incorrect" (the one the
     liar argues); each is debated twice, the correct answer first as A, then as B.
     """
+    from hch.executor import new_run_id
+    from hch.human.console import stdin_is_tty
     from operators.dataset import DatasetWriter
     from operators.debate.runner import DebateExample, free_debates, task_debates
+    from operators.debate.spec import JUDGES, LIARS
     from operators.paths import check_name, dataset_dir
 
     try:
@@ -178,6 +182,7 @@ def debate(
 
 
 async def _run(specs: list[RunSpec], writer: DatasetWriter[DebateExample], human: bool, resume: bool) -> dict[str, Any]:
+    from hch.human.console import HumanConsole
     from operators.debate.runner import run_debates
 
     console = HumanConsole() if human else None
@@ -197,6 +202,8 @@ def _read_source(path: Path) -> str:
 
 
 def _print(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
     title = f"debate: {report['task'] or 'free text'} · judge {report['judge']}"
     if report["liar"]:
         title += f" · liar {report['liar']}"
