@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from commands.common import JsonOpt, fail, out
-from operators.dataset import Dataset, DatasetError, open_dataset, verify_dataset
-from operators.paths import datasets_dir
+
+# The library is imported inside the commands, so that `hch --help` does not load it
+# (tests/test_startup.py).
+if TYPE_CHECKING:
+    from operators.dataset import Dataset
 
 dataset_app = typer.Typer(
     name="dataset",
@@ -24,6 +26,8 @@ DatasetArg = Annotated[str, typer.Argument(help="A dataset: its name under $HCH_
 
 def open_or_fail(name: str) -> Dataset:
     """The dataset, or a one-line error (exit 2)."""
+    from operators.dataset import DatasetError, open_dataset
+
     try:
         return open_dataset(name)
     except DatasetError as exc:
@@ -50,6 +54,11 @@ def _summary(dataset: Dataset) -> dict[str, Any]:
 @dataset_app.command("list")
 def list_datasets(as_json: JsonOpt = False) -> None:
     """The datasets under $HCH_HOME/datasets (unfinished ones are marked)."""
+    from rich.table import Table
+
+    from operators.dataset import DatasetError, open_dataset
+    from operators.paths import datasets_dir
+
     root = datasets_dir()
     rows: list[dict[str, Any]] = []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
@@ -81,6 +90,10 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """The manifest and the first examples (read strictly: a damaged file is a one-line error)."""
+    from rich.table import Table
+
+    from operators.dataset import DatasetError
+
     dataset = open_or_fail(name)
     try:
         rows = dataset.raw_examples()
@@ -117,6 +130,8 @@ def _cell(value: Any) -> str:
 @dataset_app.command("verify")
 def verify(name: DatasetArg, as_json: JsonOpt = False) -> None:
     """Prove each example is what its tree produced: exit 0 when all verify, 1 naming each that does not."""
+    from operators.dataset import verify_dataset
+
     dataset = open_or_fail(name)
     report = verify_dataset(dataset)
     if as_json:
@@ -138,6 +153,8 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the dataset's examples to a file (after a strict read: kind, digest and every line checked)."""
+    from operators.dataset import DatasetError
+
     dataset = open_or_fail(name)
     if output.exists():
         fail(f"--out {output} already exists; an export never overwrites a file", 2)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import Progress
 
 from commands.common import (
     ApiKeyEnvOpt,
@@ -37,11 +35,13 @@ from commands.common import (
     run_async,
     who_works,
 )
+from hch.defaults import DEFAULT_MAX_SUBQUESTIONS
 from hch.errors import UsageError
-from hch.executor import DEFAULT_MAX_SUBQUESTIONS, new_run_id
-from hch.spec import DistilledSpec, RunSpec, check_bounds, needs_llm
-from operators.dataset import open_dataset
-from operators.paths import check_name, dataset_dir
+
+# The library is imported inside the commands, so that `hch --help` does not load it
+# (tests/test_startup.py).
+if TYPE_CHECKING:
+    from hch.spec import DistilledSpec, RunSpec
 
 DatasetNameOpt = Annotated[
     str | None, typer.Option("--name", help="Name of the dataset to write under $HCH_HOME/datasets (default: new).")
@@ -72,6 +72,8 @@ def _model_fields(
     structured_output: str,
 ) -> list[RunSpec]:
     """``specs`` with the model settings of the flags, where a spec needs a model."""
+    from hch.spec import needs_llm
+
     if not any(needs_llm(s) for s in specs):
         return specs
     fields = llm_fields(
@@ -92,7 +94,10 @@ def _model_fields(
 
 def distilled_spec(name: str, task: str | None) -> DistilledSpec:
     """The memorising model distilled from dataset ``name`` (of ``task``), pinned by its current digest."""
+    from hch.spec import DistilledSpec
+    from operators.dataset import open_dataset
     from operators.imitative.examples import ImitationExample
+    from operators.paths import check_name, dataset_dir
 
     dataset = open_dataset(dataset_dir(check_name(name)))
     dataset.examples(ImitationExample, task=task)  # strict: kind, task, digest, every line
@@ -124,9 +129,15 @@ def amplify(
     as_json: JsonOpt = False,
 ) -> None:
     """Run Amp(M) over questions and write the distillation dataset (q, Amp(M)(q)) with each decomposition."""
+    from rich.markup import escape
+    from rich.progress import Progress
+
+    from hch.executor import new_run_id
+    from hch.spec import check_bounds
     from operators.imitative.amplify import amplify as run_amplify
     from operators.imitative.amplify import amplify_specs, dataset_writer
     from operators.imitative.metrics import score_runs
+    from operators.paths import check_name, dataset_dir
 
     try:
         check_bounds(depth, budget, max_subquestions)
@@ -256,10 +267,13 @@ def iterate(
     the sampled questions and every subquestion of their full-depth trees (see docs/operators.md).
     """
     from rich.live import Live
+    from rich.progress import Progress
 
+    from hch.executor import new_run_id
     from operators.batch import open_batch
     from operators.imitative.iterate import IterateSettings
     from operators.imitative.iterate import iterate as run_iterate
+    from operators.paths import check_name
 
     if resume and name is None:
         fail("--resume continues a named run: give --name NAME", 2)

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.live import Live
-from rich.markup import escape
-from rich.table import Table
 
 from commands.approval import SAMPLE_TEMPERATURE
 from commands.common import (
@@ -38,9 +35,11 @@ from commands.common import (
     run_async,
 )
 from hch.errors import UsageError
-from hch.executor import new_run_id
-from hch.human.console import NO_TTY, HumanConsole, stdin_is_tty
-from hch.paths import hch_home
+
+# The library is imported inside the commands, so that `hch --help` does not load it
+# (tests/test_startup.py).
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def _pct(value: float | None) -> str:
@@ -48,6 +47,8 @@ def _pct(value: float | None) -> str:
 
 
 def _table(title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     for column in (
         "round",
@@ -80,6 +81,8 @@ def _row(table: Table, report: Any) -> None:
 
 def _load(path: Path, pairs: Path | None, as_json: bool) -> None:
     """Read a saved reward model back (digest checked); with --pairs, score it on them."""
+    from rich.markup import escape
+
     from operators.rrm.reward_model import Preference, load_reward_model, pairwise_accuracy
 
     try:
@@ -196,6 +199,9 @@ def rrm(
     as_json: JsonOpt = False,
 ) -> None:
     """Recursive reward modeling: assisted feedback, a Bradley-Terry reward model, a best-of-n agent, repeated."""
+    from hch.executor import new_run_id
+    from hch.human.console import NO_TTY, stdin_is_tty
+    from hch.paths import hch_home
     from operators.rrm.features import TEXT_GROUPS, FeatureSpec
     from operators.rrm.loop import RRMSettings
 
@@ -277,6 +283,10 @@ def _settings_of(folder: Path) -> Any:
 
 
 def _run(settings: Any, folder: Path, resume: bool, as_json: bool) -> None:
+    from rich.live import Live
+    from rich.markup import escape
+
+    from hch.human.console import HumanConsole
     from hch.llm.settings import LLMSettings
     from operators.batch import open_batch
     from operators.rrm.loop import RRM
