@@ -42,6 +42,7 @@ app.add_typer(cache.cache_app)
 
 # Operators: imitative amplification (amplify, distill, iterate, dataset).
 app.command()(imitative.amplify)
+app.command()(imitative.distill)
 app.command()(imitative.iterate)
 app.add_typer(dataset.dataset_app)
 

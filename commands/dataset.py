@@ -170,3 +170,32 @@ def export(
         print(json.dumps({"dataset": dataset.name, "format": fmt, "out": str(output), "lines": len(rows)}))
     else:
         out.print(f"wrote {len(rows)} example(s) to {output}", markup=False, soft_wrap=True)
+
+
+@dataset_app.command("validate")
+def validate(
+    path: Annotated[Path, typer.Argument(help="A chat fine-tuning JSONL file (from `hch distill --format chat`).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a chat fine-tuning file as OpenAI's cookbook does, naming each bad line; report token counts.
+
+    Exit 0 when valid, 1 naming each bad line, 2 when the file cannot be read.
+    """
+    from operators.imitative.chat import embedded_tokenizer, validate_chat_file
+
+    tokenizer = embedded_tokenizer()
+    try:
+        report = validate_chat_file(path, *(tokenizer or (None, "")))
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror or exc}", 2)
+    if as_json:
+        print(json.dumps(report.as_json()))
+    else:
+        out.print(report.summary(), markup=False, soft_wrap=True)
+        for bad in report.bad[1:]:
+            out.print(f"{path}:{bad.line}: {bad.kind}: {bad.message}", markup=False, soft_wrap=True)
+        # The summary showed the first bad line (or, with none, the first file-level problem).
+        for problem in report.problems if report.bad else report.problems[1:]:
+            out.print(f"{path}: {problem}", markup=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -92,16 +94,21 @@ def _model_fields(
     return [s.model_copy(update=fields) if needs_llm(s) else s for s in specs]
 
 
-def distilled_spec(name: str, task: str | None) -> DistilledSpec:
-    """The memorising model distilled from dataset ``name`` (of ``task``), pinned by its current digest."""
-    from hch.spec import DistilledSpec
-    from operators.dataset import open_dataset
+def distilled_spec(name: str, task: str | None, k: int = 4) -> DistilledSpec:
+    """M_{t+1} distilled from dataset ``name`` (of ``task``), pinned by its current digest.
+
+    A task dataset gives the memorising stand-in learner; a free-text one the
+    in-context distilled model (the base LLM shown the ``k`` most similar examples).
+    """
     from operators.imitative.examples import ImitationExample
     from operators.paths import check_name, dataset_dir
 
     dataset = open_dataset(dataset_dir(check_name(name)))
     dataset.examples(ImitationExample, task=task)  # strict: kind, task, digest, every line
-    return DistilledSpec(kind="memorising", dataset=name, sha256=dataset.manifest.examples_sha256)
+    sha256 = dataset.manifest.examples_sha256
+    if dataset.manifest.task is not None:
+        return DistilledSpec(kind="memorising", dataset=name, sha256=sha256)
+    return DistilledSpec(kind="in_context", dataset=name, sha256=sha256, k=k)
 
 
 def amplify(
@@ -211,10 +218,14 @@ def _round_table(report: Any) -> Any:
     from rich.table import Table
 
     s = report.settings
-    table = Table(
-        title=f"iterated amplification: {s.task}, {s.n} questions of size {s.size} (seed {s.seed}), "
-        f"depth-{s.depth} amplification, {report.training_questions} training questions"
-    )
+    if hasattr(report, "full_depth"):
+        title = (
+            f"iterated amplification: {s.task}, {s.n} questions of size {s.size} (seed {s.seed}), "
+            f"depth-{s.depth} amplification, {report.training_questions} training questions"
+        )
+    else:
+        title = f"iterated amplification: {len(s.questions)} free-text questions, depth-{s.depth}, k={s.k}"
+    table = Table(title=title)
     for col in (
         "round",
         "Amp(M) accuracy",
@@ -235,10 +246,11 @@ def _round_table(report: Any) -> Any:
             f"{r.distilled_calls_per_question:.2f}",
             "" if r.hch_depth_equivalent is None else str(r.hch_depth_equivalent),
         )
-    table.caption = (
-        f"full-depth HCH (depth {report.full_depth}): accuracy {_pct(report.full_depth_accuracy)}, "
-        f"{report.full_depth_calls_per_question:.1f} calls per question"
-    )
+    if hasattr(report, "full_depth"):
+        table.caption = (
+            f"full-depth HCH (depth {report.full_depth}): accuracy {_pct(report.full_depth_accuracy)}, "
+            f"{report.full_depth_calls_per_question:.1f} calls per question"
+        )
     return table
 
 
@@ -247,82 +259,237 @@ def _pct(value: float | None) -> str:
 
 
 def iterate(
-    task: Annotated[str, typer.Option("--task", "-t", help="Algorithmic task (see `hch tasks`).")],
+    task: TaskOpt = None,
+    questions: QuestionsOpt = None,
     rounds: Annotated[int, typer.Option("--rounds", "-r", help="Rounds of amplify and distil.")] = 6,
     depth: Annotated[int, typer.Option("--depth", "-d", help="Depth of each round's amplification tree.")] = 1,
     n: NOpt = 20,
     seed: SeedOpt = 0,
     size: SizeOpt = 64,
+    k: Annotated[int, typer.Option("--k", help="Free text: examples the in-context model is shown.")] = 4,
+    max_subquestions: MaxSubOpt = DEFAULT_MAX_SUBQUESTIONS,
     name: Annotated[
         str | None, typer.Option("--name", help="Name of the run (its datasets are NAME-r1, NAME-r2, ...).")
     ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run called --name from its last finished round.")
     ] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write a self-contained HTML page with the curve.")
+    ] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    no_cache: NoCacheOpt = False,
+    timeout: TimeoutOpt = None,
+    max_attempts: MaxAttemptsOpt = None,
+    structured_output: StructuredOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
-    """Alternate amplify (a depth-1 tree over M_t) and distil (M_{t+1}), measuring each round against the solver.
+    """Alternate amplify (a depth-1 tree over M_t) and distil (M_{t+1}), measuring each round.
 
-    The distilled model is a memorising stand-in learner: it does not generalise, so the training questions are
-    the sampled questions and every subquestion of their full-depth trees (see docs/operators.md).
+    On a task the distilled model is a memorising stand-in learner: it does not generalise, so the training
+    questions are the sampled questions and every subquestion of their full-depth trees, and accuracy is
+    against the task's solver. On free text (--questions) it is the in-context distilled model (docs/operators.md).
     """
-    from rich.live import Live
-    from rich.progress import Progress
-
-    from hch.executor import new_run_id
     from operators.batch import open_batch
-    from operators.imitative.iterate import IterateSettings
-    from operators.imitative.iterate import iterate as run_iterate
-    from operators.paths import check_name
 
     if resume and name is None:
         fail("--resume continues a named run: give --name NAME", 2)
+    if report is not None and report.exists():
+        fail(f"--report {report} already exists; it is never overwritten", 2)
     try:
-        settings = IterateSettings(
-            name=check_name(name or f"iterate-{task}-{new_run_id()}"),
-            task=task,
-            n=n,
-            seed=seed,
-            size=size,
-            rounds=rounds,
-            depth=depth,
-        )
+        qs = operator_questions(task, n, seed, size, questions)
+        run_name = check_name(name or f"iterate-{task or 'free'}-{new_run_id()}")
+        llm: dict[str, Any] = {}
+        if qs.task is None:
+            llm = llm_fields(
+                model=model,
+                base_url=base_url,
+                api_key_env=api_key_env,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=seed,
+                concurrency=concurrency,
+                no_cache=no_cache,
+                timeout=timeout,
+                max_attempts=max_attempts,
+                structured_output=structured_output,
+            )
+        settings = _iterate_settings(qs, run_name, rounds, depth, seed, size, k, max_subquestions, llm)
     except (UsageError, ValueError) as exc:
         fail(str(exc).splitlines()[0], 2)
     show = not as_json and out.is_terminal
 
     async def go() -> Any:
+        from rich.live import Live
+
         live = Live(console=out, auto_refresh=False) if show else None
         progress = Progress(console=err, transient=True, disable=as_json or not err.is_terminal)
         bar = progress.add_task("iterate", total=None)
+        hooks: dict[str, Any] = {
+            "on_round": (lambda r: live.update(_round_table(r), refresh=True)) if live is not None else None,
+            "on_stage": lambda label, total: progress.reset(bar, total=total, description=label),
+            "on_result": lambda _r: progress.advance(bar),
+        }
+        client_settings = _client_settings(llm)
+        with progress, live if live is not None else nullcontext():
+            async with open_batch([], settings=client_settings, notify=lambda m: err.print(m, markup=False)) as batch:
+                return await _run_iterate(settings, batch, resume, hooks)
 
-        def on_round(report: Any) -> None:
-            if live is not None:
-                live.update(_round_table(report), refresh=True)
+    done = run_async(go)
+    if report is not None:
+        from operators.imitative.report import write_report
 
-        def on_stage(label: str, total: int) -> None:
-            progress.reset(bar, total=total, description=label)
-
-        with progress:
-            async with open_batch([]) as batch:
-                if live is not None:
-                    with live:
-                        return await run_iterate(
-                            settings,
-                            batch=batch,
-                            resume=resume,
-                            on_round=on_round,
-                            on_stage=on_stage,
-                            on_result=lambda _r: progress.advance(bar),
-                        )
-                return await run_iterate(
-                    settings, batch=batch, resume=resume, on_stage=on_stage, on_result=lambda _r: progress.advance(bar)
-                )
-
-    report = run_async(go)
+        write_report(done.as_json(), report)
     if as_json:
-        print(json.dumps(report.as_json()))
+        print(json.dumps(done.as_json()))
         return
     if not show:
-        out.print(_round_table(report))
-    out.print(f"runs: {report.folder} · datasets: {settings.name}-r1 .. {settings.name}-r{len(report.rounds)}")
+        out.print(_round_table(done))
+    out.print(
+        f"runs: {done.folder} · datasets: {settings.name}-r1 .. {settings.name}-r{len(done.rounds)}", markup=False
+    )
+    if report is not None:
+        out.print(f"report: {report}", markup=False)
+
+
+def _iterate_settings(
+    qs: Any, name: str, rounds: int, depth: int, seed: int, size: int, k: int, max_sub: int, llm: dict[str, Any]
+) -> Any:
+    from operators.imitative.free import FreeIterateSettings
+    from operators.imitative.iterate import IterateSettings
+
+    if qs.task is not None:
+        return IterateSettings(
+            name=name, task=qs.task.name, n=len(qs), seed=seed, size=size, rounds=rounds, depth=depth
+        )
+    return FreeIterateSettings(
+        name=name,
+        questions=qs.texts,
+        references=[q.reference for q in qs.free],
+        rounds=rounds,
+        depth=depth,
+        max_subquestions=max_sub,
+        k=k,
+        **llm,
+    )
+
+
+def _client_settings(llm: dict[str, Any]) -> Any:
+    if not llm:
+        return None
+    from hch.llm.settings import LLMSettings
+
+    return LLMSettings(**llm["llm"])
+
+
+async def _run_iterate(settings: Any, batch: Any, resume: bool, hooks: dict[str, Any]) -> Any:
+    from operators.imitative.free import FreeIterateSettings, iterate_free
+    from operators.imitative.iterate import iterate as iterate_task
+
+    if isinstance(settings, FreeIterateSettings):
+        return await iterate_free(settings, batch=batch, resume=resume, **hooks)
+    return await iterate_task(settings, batch=batch, resume=resume, **hooks)
+
+
+def distill(
+    dataset: Annotated[
+        str | None, typer.Argument(help="The distillation dataset (from `hch amplify` or `hch iterate`).")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="Examples the in-context model is shown per question.")] = 4,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="chat: also write a chat fine-tuning JSONL file (OpenAI's and TRL's format)."),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the --format file.")] = None,
+    submit: Annotated[
+        bool, typer.Option("--submit", help="Upload the chat file and create a fine-tuning job at the endpoint.")
+    ] = False,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Print the state of a fine-tuning job created by --submit.")
+    ] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    timeout: TimeoutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Produce M_{t+1} from a dataset: the model a run's spec names, a chat JSONL file, or a fine-tuning job.
+
+    On a task dataset M_{t+1} is the memorising stand-in learner (it memorises and does not generalise); on a
+    free-text one, the in-context distilled model. Use it with `hch amplify --distilled DATASET`.
+    """
+    from operators.imitative import finetune
+
+    if status is not None or submit:
+        try:
+            from hch.llm.embedded import resolve_settings
+
+            settings = resolve_settings(model=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout)
+        except UsageError as exc:
+            fail(str(exc), 2)
+    if status is not None:
+        job = run_async(lambda: finetune.status(settings, status))
+        _print_job(job.as_json(), as_json)
+        return
+    if dataset is None:
+        fail("give a DATASET to distil (or --status JOB)", 2)
+    if (submit or fmt is not None) and output is None:
+        fail("--format and --submit write a file: give --out FILE", 2)
+    if fmt not in (None, "chat"):
+        fail(f"--format {fmt!r}: choose chat", 2)
+    try:
+        opened = open_dataset(dataset)
+        spec = distilled_spec(opened.name, opened.manifest.task, k)
+    except UsageError as exc:
+        fail(str(exc), 2)
+    report: dict[str, Any] = {"dataset": opened.name, "distilled": spec.model_dump()}
+    if output is not None:
+        report["chat"] = _write_chat(opened, output)
+    if submit:
+        assert output is not None
+        job = run_async(lambda: finetune.submit(settings, output, model=settings.model))
+        report["job"] = job.as_json()
+    if as_json:
+        print(json.dumps(report))
+        return
+    what = "memorising stand-in learner" if spec.kind == "memorising" else f"in-context model (k={spec.k})"
+    out.print(f"M_(t+1): {what} distilled from {escape(opened.name)} (sha256 {spec.sha256[:16]}...)")
+    out.print(f"use it:  hch amplify --distilled {escape(opened.name)} ...")
+    if "chat" in report:
+        out.print(escape(report["chat"]["summary"]))
+    if "job" in report:
+        _print_job(report["job"], False)
+
+
+def _write_chat(dataset: Any, output: Path) -> dict[str, Any]:
+    from operators.imitative.chat import embedded_tokenizer, validate_chat_file, write_chat_file
+    from operators.imitative.examples import ImitationExample
+
+    if output.exists():
+        fail(f"--out {output} already exists; it is never overwritten", 2)
+    try:
+        written = write_chat_file(dataset.examples(ImitationExample), output)
+    except UsageError as exc:
+        fail(str(exc), 2)
+    tokenizer = embedded_tokenizer()
+    checked = validate_chat_file(output, *(tokenizer or (None, "")))
+    return {"out": str(output), "examples": written, "summary": checked.summary(), **checked.as_json()}
+
+
+def _print_job(job: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"job": job}))
+        return
+    line = f"fine-tuning job {job['id']}: {job['status']} (model {job['model']})"
+    if job.get("fine_tuned_model"):
+        line += f"; fine-tuned model {job['fine_tuned_model']}"
+    if job.get("error"):
+        line += f"; error: {job['error']}"
+    out.print(line, markup=False, soft_wrap=True)
+    if job["status"] not in ("succeeded", "failed", "cancelled"):
+        out.print(f"poll it with: hch distill --status {job['id']}", markup=False)

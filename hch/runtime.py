@@ -40,6 +40,11 @@ def prompts_for(spec: RunSpec) -> dict[str, str]:
         return debate_prompts(spec.debate)
     if not needs_llm(spec):
         return {}
+    extra: dict[str, str] = {}
+    if spec.distilled is not None and spec.distilled.kind == "in_context":
+        from operators.imitative.in_context import PROMPTS as IN_CONTEXT_PROMPTS
+
+        extra = dict(IN_CONTEXT_PROMPTS)
     # Imported here: hch.llm loads the OpenAI SDK, which task-only commands never need.
     from hch.llm.prompts import DEFAULT_PROMPTS
 
@@ -48,7 +53,7 @@ def prompts_for(spec: RunSpec) -> dict[str, str]:
         from hch.human.drafter import PROMPTS as DRAFTER_PROMPTS
 
         prompts.update(DRAFTER_PROMPTS)
-    return prompts
+    return {**prompts, **extra}
 
 
 def settings_of(spec: RunSpec) -> LLMSettings:

@@ -84,10 +84,17 @@ class DistilledSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["memorising"]
-    """``memorising``: a table of Amp(M_t)'s answers (a stand-in that does not generalise)."""
+    kind: Literal["memorising", "in_context", "endpoint"]
+    """``memorising``: a table of Amp(M_t)'s answers (a stand-in that does not generalise);
+    ``in_context``: the base LLM prompted with the most similar amplified examples;
+    ``endpoint``: a model trained on the dataset elsewhere and served at the run's endpoint as ``model``."""
     dataset: str
     sha256: str
+    """The dataset it was distilled from (its examples file's sha256), checked whenever it is built."""
+    k: int = Field(default=4, ge=1)
+    """Examples shown per question (``in_context``)."""
+    model: str | None = None
+    """The trained model's name at the endpoint (``endpoint``)."""
 
 
 class RRMSpec(BaseModel):
@@ -164,7 +171,7 @@ def needs_llm(spec: RunSpec) -> bool:
         return True
     leaves_human = spec.depth in human_depths_of(spec.overseer, spec.human_depths, spec.depth)
     if spec.distilled is not None:
-        return False
+        return spec.distilled.kind != "memorising" and not leaves_human
     if spec.task is not None:
         return False
     # Free text: the leaves are the LLM's unless a person answers them too.
@@ -216,7 +223,7 @@ def _distilled(spec: RunSpec, llm: LLMClient | None, facts: dict[str, Any] | Non
     from operators.imitative.learners import build_distilled
 
     assert spec.distilled is not None
-    return build_distilled(spec.distilled, llm=llm, facts=facts)
+    return build_distilled(spec.distilled, llm=llm, facts=facts, output=spec.structured_output)
 
 
 def place_people(spec: RunSpec, overseer: Overseer | None, base: Model | None, drafter: Drafter | None = None) -> Model:

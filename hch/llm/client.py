@@ -21,6 +21,7 @@ not in any event, cache entry, log line or exception message.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import os
@@ -111,6 +112,17 @@ class LLMClient:
     def __repr__(self) -> str:
         # Explicit so that nothing reachable from the object (the SDK client) is printed.
         return f"LLMClient(model={self.settings.model!r}, base_url={self.settings.base_url!r})"
+
+    def for_model(self, model: str) -> LLMClient:
+        """This client asking another model at the same endpoint (a fine-tuned one, say).
+
+        It shares the connection pool, the call limit, the cache and the key:
+        a run still has one client, and its concurrency bounds both models'
+        calls. Requests (and so cache keys and recorded calls) name ``model``.
+        """
+        other = copy.copy(self)
+        other.settings = self.settings.model_copy(update={"model": model})
+        return other
 
     async def __aenter__(self) -> LLMClient:
         return self

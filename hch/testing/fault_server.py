@@ -39,6 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any
 
+from hch.testing.fine_tuning import FineTuningStore
+
 AnswerPolicy = Callable[[list[dict[str, Any]]], str]
 """From a request's messages to the reply text."""
 
@@ -82,6 +84,9 @@ class FaultConfig:
     seed: int = 0
     answer: str = "echo"
     """Answer preset: ``echo`` or ``adversarial`` (a callable given to the server overrides it)."""
+    fine_tuning: bool = False
+    """Serve the files and fine-tuning jobs routes (see :mod:`hch.testing.fine_tuning`); off, they are 404
+    as on vLLM, llama.cpp and Ollama."""
 
 
 class FaultServer:
@@ -102,6 +107,8 @@ class FaultServer:
         self._by_outcome: Counter[str] = Counter()
         self._by_status: Counter[int] = Counter()
         self._requests = 0
+        self.fine_tuning = FineTuningStore()
+        """Uploaded files and fine-tuning jobs (when ``config.fine_tuning``)."""
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -305,6 +312,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/control":
             self._json(200, {"config": dataclasses.asdict(config), "counters": self.fault.counters()})
             return
+        if config.fine_tuning and self.path.startswith("/v1/fine_tuning/jobs"):
+            self._fine_tuning_get(config)
+            return
         if self.path.rstrip("/") != "/v1/models":
             self._error(404, f"no route GET {self.path}", "invalid_request_error", None, None)
             return
@@ -331,10 +341,38 @@ class _Handler(BaseHTTPRequestHandler):
             self.fault.reset()
             self._json(200, {"ok": True})
             return
+        if config.fine_tuning and self.path.rstrip("/") in ("/v1/files", "/v1/fine_tuning/jobs"):
+            self._fine_tuning_post(config, body)
+            return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._error(404, f"no route POST {self.path}", "invalid_request_error", None, "404")
             return
         self._chat(config, body)
+
+    def _fine_tuning_post(self, config: FaultConfig, body: bytes) -> None:
+        if not self._authorized(config):
+            self._error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", None)
+            return
+        store = self.fault.fine_tuning
+        if self.path.rstrip("/") == "/v1/files":
+            status, reply = store.upload(self.headers.get("Content-Type", ""), body)
+        else:
+            status, reply = store.create_job(body, config.models)
+        self.fault._count(None, status)
+        self._json(status, reply)
+
+    def _fine_tuning_get(self, config: FaultConfig) -> None:
+        if not self._authorized(config):
+            self._error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", None)
+            return
+        path = self.path.split("?", 1)[0].rstrip("/")
+        store = self.fault.fine_tuning
+        if path == "/v1/fine_tuning/jobs":
+            status, reply = store.list_jobs()
+        else:
+            status, reply = store.retrieve(path.rsplit("/", 1)[-1])
+        self.fault._count(None, status)
+        self._json(status, reply)
 
     def _chat(self, config: FaultConfig, body: bytes) -> None:
         if not self._authorized(config):

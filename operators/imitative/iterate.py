@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,6 +39,7 @@ from hch.tasks import Instance, find_task
 from operators.batch import Batch, BatchResult, finished_result, run_batch
 from operators.dataset import open_dataset
 from operators.imitative.amplify import Amplified, amplify, dataset_writer
+from operators.imitative.distill import Distiller, MemorisingDistiller
 from operators.imitative.metrics import agreement, score_runs
 from operators.paths import MANIFEST, check_name, dataset_dir
 from operators.questions import question_set
@@ -120,26 +121,29 @@ def iterate_dir(name: str) -> Path:
     return hch_home() / "iterate" / check_name(name)
 
 
-def load_or_save_settings(settings: IterateSettings, *, resume: bool) -> IterateSettings:
-    """Save a new run's settings; on resume, check the flags agree with the saved ones (rounds may grow)."""
-    path = iterate_dir(settings.name) / "iterate.json"
+S = TypeVar("S", bound=BaseModel)
+
+
+def saved_settings(settings: S, *, resume: bool, same: tuple[str, ...]) -> S:
+    """Save a new run's settings; on resume, check the ``same`` fields agree with the saved ones (rounds may grow)."""
+    name = getattr(settings, "name")  # noqa: B009 - every settings model has one
+    path = iterate_dir(name) / "iterate.json"
     if path.exists():
         try:
-            saved = IterateSettings.model_validate_json(path.read_text(encoding="utf-8"))
+            saved = type(settings).model_validate_json(path.read_text(encoding="utf-8"))
         except ValueError as exc:
-            raise UsageError(f"{path}: not an iterate settings file: {str(exc).splitlines()[0]}") from None
+            raise UsageError(
+                f"{path}: not the settings of this kind of iterate run: {str(exc).splitlines()[0]}"
+            ) from None
         if not resume:
-            raise UsageError(f"an iterate run named {settings.name!r} exists ({path}); add --resume to continue it")
-        for key in ("task", "n", "seed", "size", "depth"):
+            raise UsageError(f"an iterate run named {name!r} exists ({path}); add --resume to continue it")
+        for key in same:
             if getattr(saved, key) != getattr(settings, key):
-                raise UsageError(
-                    f"--{key} {getattr(settings, key)} conflicts with the run being resumed ({getattr(saved, key)})"
-                )
-        if settings.rounds != saved.rounds:
-            path.write_text(settings.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        return settings
-    if resume:
-        raise UsageError(f"no iterate run named {settings.name!r} to resume ({path} is missing)")
+                shown = getattr(saved, key)
+                shown = shown if not isinstance(shown, list | dict) else "the saved value"
+                raise UsageError(f"--{key} conflicts with the run being resumed ({shown}); {path} holds its settings")
+    elif resume:
+        raise UsageError(f"no iterate run named {name!r} to resume ({path} is missing)")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(settings.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return settings
@@ -178,13 +182,18 @@ async def iterate(
     on_round: Callable[[IterateReport], None] | None = None,
     on_result: Callable[[BatchResult], None] | None = None,
     on_stage: Callable[[str, int], None] | None = None,
+    distiller: Distiller | None = None,
 ) -> IterateReport:
-    """Run (or resume) the rounds of ``settings``; ``on_round`` hears the report after each round."""
+    """Run (or resume) the rounds of ``settings``; ``on_round`` hears the report after each round.
+
+    ``distiller`` makes M_t from each round's dataset (default: the memorising stand-in learner).
+    """
+    distiller = distiller or MemorisingDistiller()
     if settings.rounds < 1:
         raise UsageError(f"--rounds must be at least 1, got {settings.rounds}")
     if settings.depth < 1:
         raise UsageError(f"--depth must be at least 1 (the amplification step's tree), got {settings.depth}")
-    settings = load_or_save_settings(settings, resume=resume)
+    settings = saved_settings(settings, resume=resume, same=("task", "n", "seed", "size", "depth"))
     task = find_task(settings.task)
     cases = question_set(settings.task, settings.n, settings.seed, settings.size, None).instances
     folder = iterate_dir(settings.name)
@@ -232,10 +241,16 @@ async def iterate(
     for t in range(1, settings.rounds + 1):
         name = f"{settings.name}-r{t}"
         stage(f"round {t}: Amp(M{t - 1}) over the training questions", len(training.questions))
-        amplified = await _amplify_round(
-            specs(training.questions, training.root, settings.depth, model), name, t, settings, batch, on_result
+        amplified = await amplify_round(
+            specs(training.questions, training.root, settings.depth, model),
+            name,
+            t,
+            settings.task,
+            {**settings.model_dump(), "round": t},
+            batch,
+            on_result,
         )
-        model = DistilledSpec(kind="memorising", dataset=name, sha256=amplified.dataset.manifest.examples_sha256)
+        model = await distiller.distill(amplified.dataset)
         stage(f"round {t}: M{t} on the sampled questions", len(cases))
         distilled = await run_batch(
             specs(texts, roots, 0, model),
@@ -262,7 +277,7 @@ async def iterate(
                 failed_runs=len(amplified.failed) + sum(1 for r in distilled if r.result is None),
             )
         )
-        await asyncio.to_thread(_save_report, folder, report)
+        await asyncio.to_thread(save_report, folder, report.as_json())
         if on_round is not None:
             on_round(report)
     return report
@@ -272,40 +287,37 @@ def _depth_for(curve: list[float], accuracy: float) -> int | None:
     return next((k for k, a in enumerate(curve) if a >= accuracy - 1e-12), None)
 
 
-def _save_report(folder: Path, report: IterateReport) -> None:
+def save_report(folder: Path, report: dict[str, Any]) -> None:
+    """Write ``report.json`` (atomically): the figures so far, for plots and for whoever looks mid-run."""
     path = folder / "report.json"
     tmp = path.with_name("report.json.tmp")
-    tmp.write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
-async def _amplify_round(
+async def amplify_round(
     specs: list[RunSpec],
     name: str,
     t: int,
-    settings: IterateSettings,
+    task: str | None,
+    settings: dict[str, Any],
     batch: Batch,
     on_result: Callable[[BatchResult], None] | None,
 ) -> Amplified:
+    """Round ``t``'s dataset ``name``: read back if sealed, else amplified (continuing an unfinished one)."""
     folder = dataset_dir(name)
     names = [f"{i:06d}" for i in range(len(specs))]
     if (folder / MANIFEST).exists():
         # A finished round: its runs are read back from the dataset's transcripts, nothing is run.
         dataset = open_dataset(folder)
         return Amplified(dataset, await asyncio.to_thread(_read_back, specs, folder / "transcripts", names))
-    writer = dataset_writer(
-        folder,
-        task=settings.task,
-        round=t,
-        settings={**settings.model_dump(), "round": t},
-        resume=True,
-    )
+    writer = dataset_writer(folder, task=task, round=t, settings=settings, resume=True)
     return await amplify(
         specs,
         writer,
         batch=batch,
         names=names,
-        settings={"iterate": settings.name, "round": t},
+        settings={"iterate": str(settings.get("name")), "round": t},
         on_result=on_result,
         resume=True,
     )

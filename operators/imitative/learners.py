@@ -17,9 +17,9 @@ recorded one, and reads it strictly.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hch.errors import UsageError
 from hch.node import Node
@@ -32,6 +32,13 @@ from operators.paths import dataset_dir
 
 if TYPE_CHECKING:
     from hch.llm.client import LLMClient
+    from hch.llm.overseer import StructuredOutput
+
+
+Table = dict[str | None, dict[str, str]]
+"""instance (None for free text) -> question -> answer."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,44 +79,74 @@ def open_pinned(spec: DistilledSpec) -> Dataset:
     return dataset
 
 
-Table = dict[str | None, dict[str, str]]
-"""instance (None for free text) -> question -> answer."""
-
-_TABLES: dict[tuple[str, str, int, int], Table] = {}
-_TABLES_LOCK = threading.Lock()
+_LOADED: dict[tuple[str, str, str, int, int], Any] = {}
+_LOADED_LOCK = threading.Lock()
 
 
-def memorised_table(spec: DistilledSpec) -> Table:
-    """Every example of the pinned dataset, by instance and question.
+def _pinned_examples(spec: DistilledSpec, what: str, build: Callable[[list[ImitationExample]], T]) -> T:
+    """``build`` applied to the pinned dataset's examples, read and verified once per file version.
 
-    Read and verified once per file version: a batch builds thousands of
-    trees from one spec, and re-reading a large dataset for each would
-    dominate the run. The key includes the file's size and mtime, so a changed
-    file is read (and its digest checked) again.
+    A batch builds thousands of trees from one spec, and re-reading a large
+    dataset for each would dominate the run. The key includes the file's size
+    and mtime, so a changed file is read (and its digest checked) again.
     """
     path = dataset_dir(spec.dataset) / "examples.jsonl"
     try:
         stat = path.stat()
+        size, mtime = stat.st_size, stat.st_mtime_ns
     except OSError:
-        stat = None
-    key = (str(path), spec.sha256, stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1)
-    with _TABLES_LOCK:
-        cached = _TABLES.get(key)
-    if cached is not None:
-        return cached
-    examples = open_pinned(spec).examples(ImitationExample)
-    table: Table = {}
-    for e in examples:
-        table.setdefault(e.instance, {})[e.question.strip()] = e.answer
-    with _TABLES_LOCK:
-        _TABLES.clear()  # one version of one dataset at a time is all a run needs
-        _TABLES[key] = table
-    return table
+        size, mtime = -1, -1
+    key = (what, str(path), spec.sha256, size, mtime)
+    with _LOADED_LOCK:
+        if key in _LOADED:
+            return cast(T, _LOADED[key])
+    value = build(open_pinned(spec).examples(ImitationExample))
+    with _LOADED_LOCK:
+        # Keep the last few versions only: a run needs one or two (the round's model and the previous one).
+        while len(_LOADED) >= 4:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = value
+    return value
 
 
-def build_distilled(spec: DistilledSpec, *, llm: LLMClient | None, facts: dict[str, Any] | None) -> Model:
-    """The model ``spec`` names; ``facts`` is the run's task instance (the table keeps its questions only)."""
+def memorised_table(spec: DistilledSpec) -> Table:
+    """Every example of the pinned dataset, by instance and question."""
+
+    def build(examples: list[ImitationExample]) -> Table:
+        table: Table = {}
+        for e in examples:
+            table.setdefault(e.instance, {})[e.question.strip()] = e.answer
+        return table
+
+    return _pinned_examples(spec, "table", build)
+
+
+def build_distilled(
+    spec: DistilledSpec,
+    *,
+    llm: LLMClient | None,
+    facts: dict[str, Any] | None,
+    output: StructuredOutput = "json_schema",
+) -> Model:
+    """The model ``spec`` names; ``facts`` is the run's task instance (a memoriser keeps its questions only)."""
     if spec.kind == "memorising":
         wanted = instance_key(facts) if facts is not None else None
         return MemorisingLearner(spec.dataset, memorised_table(spec).get(wanted, {}))
+    if spec.kind == "in_context":
+        from operators.imitative.in_context import InContextLearner, Retriever
+
+        if llm is None:
+            raise UsageError("the in-context distilled model needs a model: give --model and --base-url")
+        retriever = _pinned_examples(
+            spec, "retriever", lambda es: Retriever.build([(e.question, e.answer) for e in es])
+        )
+        return InContextLearner(llm, spec.dataset, retriever, spec.k)
+    if spec.kind == "endpoint":
+        from hch.llm.overseer import LLMBaseModel
+        from hch.llm.prompts import DEFAULT_PROMPTS
+
+        if llm is None or spec.model is None:
+            raise UsageError("a model trained elsewhere needs its name and the run's endpoint (--base-url)")
+        open_pinned(spec)  # the data it was trained on must still be the data named
+        return LLMBaseModel(llm.for_model(spec.model), DEFAULT_PROMPTS, output=output, name=f"llm:{spec.model}")
     raise UsageError(f"unknown distilled model kind {spec.kind!r}")
