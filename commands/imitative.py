@@ -39,11 +39,12 @@ from commands.common import (
 )
 from hch.defaults import DEFAULT_MAX_SUBQUESTIONS
 from hch.errors import UsageError
-
-# The library is imported inside the commands, so that `hch --help` does not load it
-# (tests/test_startup.py).
-if TYPE_CHECKING:
-    from hch.spec import DistilledSpec, RunSpec
+from hch.executor import DEFAULT_MAX_SUBQUESTIONS, new_run_id
+from hch.human.build import has_people
+from hch.human.console import NO_TTY, stdin_is_tty
+from hch.spec import DistilledSpec, RunSpec, check_bounds, needs_llm
+from operators.dataset import open_dataset
+from operators.paths import check_name, dataset_dir
 
 DatasetNameOpt = Annotated[
     str | None, typer.Option("--name", help="Name of the dataset to write under $HCH_HOME/datasets (default: new).")
@@ -180,16 +181,25 @@ def amplify(
         writer = dataset_writer(dataset_dir(dataset_name), task=task, round=None, settings=settings)
     except UsageError as exc:
         fail(str(exc), 2)
+    # A person works one question's tree at a time (each run has its terminal); the tree's branches still overlap.
+    people = any(has_people(s) for s in specs)
+    if people and not stdin_is_tty():
+        fail(NO_TTY, 2)
 
     async def go() -> Any:
         from operators.batch import open_batch
 
-        progress = Progress(console=err, transient=True, disable=as_json or not err.is_terminal)
+        progress = Progress(console=err, transient=True, disable=as_json or not err.is_terminal or people)
         with progress:
             bar = progress.add_task("amplify", total=len(specs))
             async with open_batch(specs, notify=lambda m: err.print(m, markup=False)) as batch:
                 return await run_amplify(
-                    specs, writer, batch=batch, settings=settings, on_result=lambda _r: progress.advance(bar)
+                    specs,
+                    writer,
+                    batch=batch,
+                    settings=settings,
+                    on_result=lambda _r: progress.advance(bar),
+                    max_open_runs=1 if people else None,
                 )
 
     amplified = run_async(go, transcript_hint=writer.transcripts)

@@ -111,7 +111,7 @@ async def run_batch(
     settings: dict[str, JSONValue] | None = None,
     build: ModelBuilder | None = None,
     on_result: Callable[[BatchResult], None] | None = None,
-    max_open_runs: int = DEFAULT_OPEN_RUNS,
+    max_open_runs: int | None = None,
     resume: bool = False,
 ) -> list[BatchResult]:
     """Run every spec concurrently, each with its own transcript ``folder/<name>.jsonl``; results in order.
@@ -119,13 +119,15 @@ async def run_batch(
     ``batch`` is an open :func:`open_batch` (one is opened for this call if
     None); ``names`` are the transcripts' file stems (default ``00000``, ...);
     ``settings`` are added to every header (an operator's name and round, say)
-    next to ``spec``. A run that fails is reported in its result (the others
-    go on); bad input (a :class:`UsageError`) or an interruption stops the
-    batch, and every transcript written so far stays on disk.
+    next to ``spec``. ``max_open_runs`` bounds the runs open at once (default:
+    :data:`DEFAULT_OPEN_RUNS`, or four times the call concurrency if more).
+    A run that fails is reported in its result (the others go on); bad input
+    (a :class:`UsageError`) or an interruption stops the batch, and every
+    transcript written so far stays on disk.
     """
     if names is not None and len(names) != len(specs):
         raise ValueError(f"{len(names)} names for {len(specs)} specs")
-    if max_open_runs < 1:
+    if max_open_runs is not None and max_open_runs < 1:
         raise UsageError(f"at most {max_open_runs} open runs: must be at least 1")
     stems = list(names) if names is not None else [f"{i:05d}" for i in range(len(specs))]
     if len(set(stems)) != len(stems):
@@ -145,8 +147,9 @@ async def run_batch(
             )
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     builder: ModelBuilder = build or (lambda spec, llm: build_model(spec, llm=llm))
-    # Far above the call concurrency, so the limit on open runs never idles the model client.
-    limit = asyncio.Semaphore(max(max_open_runs, 4 * _concurrency(batch)))
+    # By default far above the call concurrency, so the limit on open runs never idles the model client.
+    # Given explicitly it is used as is: 1 runs the questions one after another (one terminal for a person).
+    limit = asyncio.Semaphore(max_open_runs or max(DEFAULT_OPEN_RUNS, 4 * _concurrency(batch)))
     results: list[BatchResult | None] = [None] * len(specs)
 
     async def one(index: int) -> None:

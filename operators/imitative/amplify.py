@@ -102,8 +102,13 @@ async def amplify(
     settings: dict[str, JSONValue] | None = None,
     on_result: Callable[[BatchResult], None] | None = None,
     resume: bool = False,
+    max_open_runs: int | None = None,
 ) -> Amplified:
-    """Run every spec (concurrently), write one example per finished run, seal the dataset."""
+    """Run every spec (concurrently), write one example per finished run, seal the dataset.
+
+    ``max_open_runs=1`` runs the questions one after another: for a person at
+    the terminal, who works one question's tree at a time.
+    """
     header: dict[str, JSONValue] = {"operator": OPERATOR, **(settings or {})}
     results = await run_batch(
         specs,
@@ -113,6 +118,7 @@ async def amplify(
         settings=header,
         on_result=on_result,
         resume=resume,
+        max_open_runs=max_open_runs,
     )
     finished = [r for r in results if r.result is not None]
     if not finished:
