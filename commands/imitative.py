@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -39,12 +39,11 @@ from commands.common import (
 )
 from hch.defaults import DEFAULT_MAX_SUBQUESTIONS
 from hch.errors import UsageError
-from hch.executor import DEFAULT_MAX_SUBQUESTIONS, new_run_id
-from hch.human.build import has_people
-from hch.human.console import NO_TTY, stdin_is_tty
-from hch.spec import DistilledSpec, RunSpec, check_bounds, needs_llm
-from operators.dataset import open_dataset
-from operators.paths import check_name, dataset_dir
+
+# The library is imported inside the commands, so that `hch --help` does not load it
+# (tests/test_startup.py).
+if TYPE_CHECKING:
+    from hch.spec import DistilledSpec, RunSpec
 
 DatasetNameOpt = Annotated[
     str | None, typer.Option("--name", help="Name of the dataset to write under $HCH_HOME/datasets (default: new).")
@@ -101,6 +100,8 @@ def distilled_spec(name: str, task: str | None, k: int = 4) -> DistilledSpec:
     A task dataset gives the memorising stand-in learner; a free-text one the
     in-context distilled model (the base LLM shown the ``k`` most similar examples).
     """
+    from hch.spec import DistilledSpec
+    from operators.dataset import open_dataset
     from operators.imitative.examples import ImitationExample
     from operators.paths import check_name, dataset_dir
 
@@ -141,6 +142,8 @@ def amplify(
     from rich.progress import Progress
 
     from hch.executor import new_run_id
+    from hch.human.build import has_people
+    from hch.human.console import NO_TTY, stdin_is_tty
     from hch.spec import check_bounds
     from operators.imitative.amplify import amplify as run_amplify
     from operators.imitative.amplify import amplify_specs, dataset_writer
@@ -305,7 +308,11 @@ def iterate(
     questions are the sampled questions and every subquestion of their full-depth trees, and accuracy is
     against the task's solver. On free text (--questions) it is the in-context distilled model (docs/operators.md).
     """
+    from rich.progress import Progress
+
+    from hch.executor import new_run_id
     from operators.batch import open_batch
+    from operators.paths import check_name
 
     if resume and name is None:
         fail("--resume continues a named run: give --name NAME", 2)
@@ -433,6 +440,9 @@ def distill(
     On a task dataset M_{t+1} is the memorising stand-in learner (it memorises and does not generalise); on a
     free-text one, the in-context distilled model. Use it with `hch amplify --distilled DATASET`.
     """
+    from rich.markup import escape
+
+    from operators.dataset import open_dataset
     from operators.imitative import finetune
 
     if status is not None or submit:
