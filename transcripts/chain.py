@@ -25,15 +25,15 @@ def line_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return _digest(prev_hash, canonical_json(body))
 
 
-def seal(prev_hash: str, fields: dict[str, Any]) -> tuple[str, str]:
-    """The hash of ``fields`` (which must not hold one) and the line to write.
+def seal(prev_hash: str, fields: dict[str, Any]) -> tuple[str, bytes]:
+    """The hash of ``fields`` (which must not hold one) and the line to write, newline included.
 
-    The line is the canonical JSON that was hashed with the hash appended as a
-    last key, so each event is serialised once.
+    Each event is serialised once: the line is the very bytes that were hashed
+    (the canonical JSON, UTF-8), with the hash spliced in as a last key.
     """
-    body = canonical_json(fields)
-    digest = _digest(prev_hash, body)
-    return digest, f'{body[:-1]},"hash":"{digest}"}}'
+    body = canonical_json(fields).encode()
+    digest = hashlib.sha256(prev_hash.encode() + body).hexdigest()
+    return digest, b'%s,"hash":"%s"}\n' % (body[:-1], digest.encode())
 
 
 def _digest(prev_hash: str, body: str) -> str:

@@ -35,7 +35,7 @@ class TranscriptWriter:
         self._error: BaseException | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         # Opened here (before the loop runs anything) so a bad path fails fast.
-        self._file = path.open("x", encoding="utf-8")
+        self._file = path.open("xb")  # the sealed lines are UTF-8 bytes already
         self._thread = threading.Thread(target=self._drain, name="transcript-writer", daemon=True)
         self._thread.start()
         self.header = header
@@ -46,17 +46,23 @@ class TranscriptWriter:
         self._listeners.append(listener)
 
     def emit(self, event: Event) -> Event:
-        """Stamp ``event`` with seq, time and chained hash, and queue it for writing."""
+        """Stamp ``event`` with seq, time and chained hash, and queue it for writing.
+
+        Returns the stamped event when there are listeners (they get it too), else
+        ``event`` as given: copying it would cost more than the rest of the work.
+        """
         if self._error is not None:
             raise OSError(f"transcript {self.path} can no longer be written: {self._error}")
         fields = event.model_dump(mode="json", exclude={"hash"})
         fields["seq"] = self._seq
         fields["time"] = time.time()
         digest, line = seal(self._prev_hash, fields)
-        stamped = event.model_copy(update={"seq": fields["seq"], "time": fields["time"], "hash": digest})
         self._prev_hash = digest
         self._seq += 1
         self._queue.put(line)
+        if not self._listeners:
+            return event  # the stamped copy is for listeners: most runs have none
+        stamped = event.model_copy(update={"seq": fields["seq"], "time": fields["time"], "hash": digest})
         for listener in self._listeners:
             listener(stamped)
         return stamped
@@ -77,8 +83,8 @@ class TranscriptWriter:
             if item is _STOP:
                 return
             try:
-                assert isinstance(item, str)
-                self._file.write(item + "\n")
+                assert isinstance(item, bytes)
+                self._file.write(item)
                 self._file.flush()
             except OSError as exc:  # disk full, removed mount: surfaced on next emit/close
                 self._error = exc

@@ -192,11 +192,11 @@ class LLMClient:
                 return record.response
 
         if self.cache is not None:
-            entry = await self._cache_get(key)
-            if entry is not None:
+            cached = await self._cache_get(key)
+            if cached is not None:
                 # A hit costs no tokens, so its usage is empty.
-                self._emit(node, purpose, request, key, response=entry["response"], source="cache")
-                return str(entry["response"])
+                self._emit(node, purpose, request, key, response=cached, source="cache")
+                return cached
 
         return await self._network(node, purpose, request, key)
 
@@ -232,16 +232,13 @@ class LLMClient:
             )
         )
 
-    async def _cache_get(self, key: str) -> dict[str, Any] | None:
+    async def _cache_get(self, key: str) -> str | None:
         assert self.cache is not None
         try:
-            entry = await self.cache.get(key)
+            return await self.cache.response(key)
         except Exception as exc:  # a damaged or tampered entry is a miss, not a failed run
             log.warning("model-call cache %s: unreadable entry %s (%s); calling the model", self.cache.path, key, exc)
             return None
-        if entry is None or not isinstance(entry.get("response"), str):
-            return None
-        return entry
 
     async def _network(self, node: Node, purpose: str, request: dict[str, Any], key: str) -> str:
         attempts: list[dict[str, Any]] = []
