@@ -89,6 +89,8 @@ def parse_json_line(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         hint = " (is this a transcript?)" if lineno == 1 else ""
         raise TranscriptError(f"{where}: not JSON ({exc}){hint}") from None
+    except RecursionError:  # json's decoder recurses per nesting level: no transcript nests this deep
+        raise TranscriptError(f"{where}: not a transcript event (JSON nested too deeply)") from None
     if not isinstance(data, dict) or "kind" not in data:
         raise TranscriptError(f"{where}: not a transcript event (no 'kind' field)")
     return data
