@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 
 
 class _LazyConsole:
-    """A rich ``Console`` built on first use (importing rich is a good part of `hch --help`'s time)."""
+    """A :class:`~hch.text.TextConsole` built on first use (importing rich is a good part of `hch --help`'s time).
+
+    Text consoles: whatever they print (answers, questions, error bodies) cannot control the terminal.
+    """
 
     def __init__(self, **options: Any) -> None:
         self._options = options
@@ -36,14 +39,14 @@ class _LazyConsole:
 
     def __getattr__(self, name: str) -> Any:
         if self._console is None:
-            from rich.console import Console
+            from hch.text import TextConsole
 
-            self._console = Console(**self._options)
+            self._console = TextConsole(**self._options)
         return getattr(self._console, name)
 
 
-out = cast("Console", _LazyConsole(highlight=False))
-err = cast("Console", _LazyConsole(stderr=True, highlight=False))
+out = cast("Console", _LazyConsole())
+err = cast("Console", _LazyConsole(stderr=True))
 
 T = TypeVar("T")
 
@@ -51,7 +54,10 @@ T = TypeVar("T")
 def fail(message: str, code: int) -> NoReturn:
     from rich.markup import escape
 
-    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
+    from hch.text import visible
+
+    # One line, whatever a server or a file put in the message.
+    err.print(f"[bold red]error:[/] {escape(visible(message, one_line=True))}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 

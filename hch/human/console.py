@@ -46,6 +46,7 @@ from hch.errors import HCHError, UsageError
 from hch.human.commands import END_OF_BLOCK
 from hch.human.terminal import EditorFailed, FdLines, LineSource, editor_command, run_editor
 from hch.node import Node
+from hch.text import TextConsole
 from transcripts.chain import request_hash
 from transcripts.events import Event, HumanInput
 
@@ -107,7 +108,7 @@ class HumanConsole:
         handle_sigint: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.out = out or Console(record=True, highlight=False, soft_wrap=True)
+        self.out = out or TextConsole(record=True, soft_wrap=True)
         if not self.out.record:
             raise ValueError("the human console needs a recording rich Console (record=True)")
         self._lines = lines
