@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hch.node import Node
 from hch.protocols import Model, Overseer
@@ -19,14 +19,16 @@ class Amp:
 
     overseer: Overseer
     model: Model
+    depth: int = field(init=False)
+    """One more than ``model``'s: stored, not derived on each read, so that a
+    deep tree never walks (or recurses) through all its levels to know it."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "depth", self.model.depth + 1)
 
     @property
     def name(self) -> str:
         return self.overseer.name
-
-    @property
-    def depth(self) -> int:
-        return self.model.depth + 1
 
     async def answer(self, node: Node) -> str:
         return await self.overseer(Workspace(node, self.model))

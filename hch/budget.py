@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)
 class Budget:
     """Calls a subtree may still spend. ``allotted=None`` means unbounded."""
 

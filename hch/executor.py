@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hch.admission import DEFAULT_MAX_WORKING, Admission
 from hch.budget import Budget
 from hch.collector import enter_run, leave_run
 from hch.context import RunContext
@@ -138,11 +139,14 @@ async def run_question(
     listeners: Iterable[Listener] = (),
     run_id: str | None = None,
     playback: Playback | None = None,
+    max_working: int = DEFAULT_MAX_WORKING,
 ) -> RunResult:
     """Answer ``question`` with ``model`` (typically an HCH tree), writing a transcript.
 
     The transcript is complete up to the moment of any failure or cancellation,
-    and ends with a ``run_end`` event saying how the run ended.
+    and ends with a ``run_end`` event saying how the run ended. ``max_working``
+    bounds the nodes working at once (not those waiting on subquestions; see
+    :mod:`hch.admission`), which bounds the memory of wide trees.
     """
     if budget is not None and budget < 1:
         raise UsageError(f"budget must be at least 1 call, got {budget}")
@@ -168,13 +172,15 @@ async def run_question(
     writer = _open_writer(transcript, header)
     for listener in listeners:
         writer.subscribe(listener)
-    run = RunContext(writer=writer, max_subquestions=max_subquestions, playback=playback)
+    run = RunContext(
+        writer=writer, max_subquestions=max_subquestions, playback=playback, admission=Admission(max_working)
+    )
     root = Node(
         node_id="0",
         parent_id=None,
         question=question,
         level=model.depth,
-        ancestors=(),
+        parent=None,
         budget=Budget(budget),
         run=run,
     )

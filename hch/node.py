@@ -2,31 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hch.budget import Budget
 from hch.context import RunContext
 from transcripts.events import Event
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
-    """One question being worked, with its place in the tree and its bounds."""
+    """One question being worked, with its place in the tree and its bounds.
+
+    A node links to the node that asked it instead of copying the questions
+    above it, so a deep tree costs memory in proportion to its nodes, not to
+    their depths summed (the parent is alive anyway while its child works).
+    """
 
     node_id: str
     parent_id: str | None
     question: str
     level: int
     """Amplification levels below this node: 0 means the base model answers it."""
-    ancestors: tuple[str, ...]
-    """Questions of the nodes above, root first."""
+    parent: Node | None
+    """The node that asked this one (None at the root)."""
     budget: Budget
     run: RunContext
+    depth: int = field(init=False)
+    """Distance from the root (the root is at depth 0)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "depth", 0 if self.parent is None else self.parent.depth + 1)
 
     @property
-    def depth(self) -> int:
-        """Distance from the root (the root is at depth 0)."""
-        return len(self.ancestors)
+    def ancestors(self) -> tuple[str, ...]:
+        """Questions of the nodes above, root first."""
+        return tuple(reversed([n.question for n in self._above()]))
+
+    def in_lineage(self, question: str) -> bool:
+        """Whether ``question`` (stripped) is this node's question or an ancestor's."""
+        wanted = question.strip()
+        return self.question.strip() == wanted or any(n.question.strip() == wanted for n in self._above())
+
+    def _above(self) -> list[Node]:
+        # A loop, not recursion: trees may be deeper than Python's recursion limit.
+        chain = []
+        current = self.parent
+        while current is not None:
+            chain.append(current)
+            current = current.parent
+        return chain
 
     def emit(self, event: Event) -> None:
         """Record ``event`` in the run's transcript."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
+from hch.admission import Admission
 from hch.budget import Budget
 from hch.context import Shared
 from hch.errors import BoundExceeded
@@ -15,7 +17,7 @@ from hch.protocols import Model
 from transcripts.events import Ask, Refusal, Reuse
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Exchange:
     """A subquestion the node asked and the answer it got."""
 
@@ -25,7 +27,7 @@ class Exchange:
     status: Literal["worked", "reused", "refused"]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     question: str
     child_id: str
@@ -97,7 +99,7 @@ class Workspace:
         self._asked += len(questions)
         self.node.emit(Ask(node_id=self.node.node_id, questions=[p.question for p in pending]))
         share = self.node.budget.split(len(asked)) if asked else None
-        children: list[tuple[_Pending, Node | None]] = []
+        children: list[tuple[_Pending, bool]] = []
         for p in pending:
             children.append((p, self._register(p, share)))
         answers = await self._gather(children, share)
@@ -108,21 +110,20 @@ class Workspace:
     def _classify(self, question: str, index: int) -> _Pending:
         question = question.strip()
         child_id = f"{self.node.node_id}.{index}"
-        lineage = {q.strip() for q in (*self.node.ancestors, self.node.question)}
-        if question in lineage:
+        if self.node.in_lineage(question):
             own = question == self.node.question.strip()
             where = "this node's own question" if own else "an ancestor's question"
             reason = f"refused: identical to {where}; asking it again would recurse forever"
             return _Pending(question, child_id, "refused", reason=reason)
         return _Pending(question, child_id, "worked")
 
-    def _register(self, p: _Pending, share: int | None) -> Node | None:
-        """Decide whether ``p`` is computed here or shared; return the child to run."""
+    def _register(self, p: _Pending, share: int | None) -> bool:
+        """Decide whether ``p`` is computed here or shared; True: a child of this node works it."""
         if p.status == "refused":
             self.node.emit(
                 Refusal(node_id=self.node.node_id, child_id=p.child_id, question=p.question, reason=p.reason)
             )
-            return None
+            return False
         key = (p.question, self.model.depth, share)
         memo = self.node.run.memo
         playback = self.node.run.playback
@@ -132,40 +133,35 @@ class Workspace:
             # subquestion depended on timing). The source, when it registers,
             # takes over this entry (see below); until then reusers wait, or get
             # its recorded answer.
-            placeholder: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            if plan[1] is not None:
-                placeholder.set_result(plan[1])
-            memo[key] = Shared(plan[0], placeholder)
+            memo[key] = Shared(plan[0], plan[1])
         existing = memo.get(key)
         if existing is not None and existing.node_id != p.child_id:
             p.status, p.shared = "reused", existing
             self.node.emit(
                 Reuse(node_id=self.node.node_id, child_id=p.child_id, question=p.question, source_id=existing.node_id)
             )
-            return None
-        pending = existing is not None and not existing.answer.done()
-        future = existing.answer if existing is not None and pending else asyncio.get_running_loop().create_future()
-        p.shared = Shared(p.child_id, future)
-        memo[key] = p.shared
-        return Node(
-            node_id=p.child_id,
-            parent_id=self.node.node_id,
-            question=p.question,
-            level=self.model.depth,
-            ancestors=(*self.node.ancestors, self.node.question),
-            budget=Budget(share),
-            run=self.node.run,
-        )
+            return False
+        if existing is not None and not existing.done():
+            existing.node_id = p.child_id  # the source takes over a placeholder its reusers wait on
+            p.shared = existing
+        else:
+            p.shared = Shared(p.child_id)
+            memo[key] = p.shared
+        return True
 
-    async def _gather(self, children: list[tuple[_Pending, Node | None]], share: int | None) -> list[str]:
+    async def _gather(self, children: list[tuple[_Pending, bool]], share: int | None) -> list[str]:
         budget = self.node.budget
+        admission = self.node.run.admission
+        # This node now waits on others: give its working slot back first
+        # (holding it while children wait for slots could deadlock).
+        admission.release(self.node.node_id)
         results: list[asyncio.Task[str]] = []
         try:
             async with asyncio.TaskGroup() as tg:
-                for p, child in children:
+                for p, works in children:
                     if p.status == "refused":
                         results.append(tg.create_task(_const(p.reason)))
-                    elif child is None:
+                    elif not works:
                         assert p.shared is not None
                         budget.settle(share, 0)
                         # shield: a waiter being cancelled must not cancel the
@@ -173,25 +169,43 @@ class Workspace:
                         results.append(tg.create_task(_await_shared(p.shared)))
                     else:
                         assert p.shared is not None
-                        results.append(tg.create_task(self._work(child, p.shared, share)))
+                        # The child (its Node and task) exists only once admitted,
+                        # so a wide tree with slow calls holds only what is working.
+                        await admission.enter(p.child_id, self.node.depth + 1)
+                        task = tg.create_task(self._work(self._child(p, share), p.shared, share))
+                        # A callback, not a finally in _work: a task cancelled
+                        # before its first step never runs its body.
+                        task.add_done_callback(partial(_release, admission, p.child_id))
+                        results.append(task)
         except BaseExceptionGroup as group:
             raise _first_cause(group) from None
         return [task.result() for task in results]
+
+    def _child(self, p: _Pending, share: int | None) -> Node:
+        return Node(
+            node_id=p.child_id,
+            parent_id=self.node.node_id,
+            question=p.question,
+            level=self.model.depth,
+            parent=self.node,
+            budget=Budget(share),
+            run=self.node.run,
+        )
 
     async def _work(self, child: Node, shared: Shared, share: int | None) -> str:
         try:
             answer = await run_node(self.model, child)
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                shared.answer.cancel()
-            else:
-                shared.answer.set_exception(exc)
-                shared.answer.exception()  # mark retrieved: the error travels up this branch
+            shared.set_failure(exc)
             raise
         finally:
             self.node.budget.settle(share, child.budget.spent)
-        shared.answer.set_result(answer)
+        shared.set_result(answer)
         return answer
+
+
+def _release(admission: Admission, node_id: str, _task: asyncio.Task[str]) -> None:
+    admission.release(node_id)
 
 
 async def _const(value: str) -> str:
@@ -199,7 +213,7 @@ async def _const(value: str) -> str:
 
 
 async def _await_shared(shared: Shared) -> str:
-    return await asyncio.shield(shared.answer)
+    return await shared.wait()
 
 
 def _first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:

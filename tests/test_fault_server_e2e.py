@@ -56,7 +56,7 @@ def one_node(tmp_path: Path) -> tuple[Node, TranscriptWriter]:
         tmp_path / f"single-{time.monotonic_ns()}.jsonl",
         Header(run_id="r", created="now", hch_version="test", question="q"),
     )
-    return Node("0", None, "q", 0, (), Budget(None), RunContext(writer=writer, max_subquestions=1)), writer
+    return Node("0", None, "q", 0, None, Budget(None), RunContext(writer=writer, max_subquestions=1)), writer
 
 
 def model_calls(path: Path) -> list[ModelCall]:

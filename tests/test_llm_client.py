@@ -113,7 +113,7 @@ def make_node(tmp_path: Path, events: list[Event], playback: Playback | None = N
     writer = TranscriptWriter(path, Header(run_id="r", created="now", hch_version="test", question="q"))
     writer.subscribe(events.append)
     run = RunContext(writer=writer, max_subquestions=4, playback=playback)
-    return Node("0", None, "q", 0, (), Budget(None), run), writer
+    return Node("0", None, "q", 0, None, Budget(None), run), writer
 
 
 @pytest.fixture
