@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
 import typer
 
 from hch.errors import HCHError, UsageError
+from hch.limits import MAX_BUDGET, MAX_DEPTH, MAX_SIZE, MAX_SUBQUESTIONS
 
 # Only the names the flags need are imported here: the library is imported inside the
 # commands, so that `hch --help` does not load the engine, pydantic or the OpenAI SDK
@@ -99,19 +100,25 @@ def run_async(make: Callable[[], Coroutine[Any, Any, T]], *, transcript_hint: Pa
 
 
 # Options shared by run and eval.
-DepthOpt = Annotated[int, typer.Option("--depth", "-d", help="Tree depth k: the tree is Amp^k(M0).")]
-BudgetOpt = Annotated[
-    int | None, typer.Option("--budget", "-b", help="Most calls (nodes worked) the whole tree may spend.")
+DepthOpt = Annotated[
+    int, typer.Option("--depth", "-d", help=f"Tree depth k: the tree is Amp^k(M0) (0 to {MAX_DEPTH:,}).")
 ]
-MaxSubOpt = Annotated[int, typer.Option("--max-subquestions", help="Most subquestions one node may ask.")]
+BudgetOpt = Annotated[
+    int | None,
+    typer.Option("--budget", "-b", help=f"Most calls (nodes worked) the whole tree may spend (1 to {MAX_BUDGET:,})."),
+]
+MaxSubOpt = Annotated[
+    int, typer.Option("--max-subquestions", help=f"Most subquestions one node may ask (1 to {MAX_SUBQUESTIONS:,}).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the display.")]
 TaskOpt = Annotated[str | None, typer.Option("--task", "-t", help="Algorithmic task (see `hch tasks`).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated instance(s).")]
-SizeOpt = Annotated[int, typer.Option("--size", help="Elements in a generated instance.")]
+SizeOpt = Annotated[int, typer.Option("--size", help=f"Elements in a generated instance (1 to {MAX_SIZE:,}).")]
 
 
 def task_cases(task_name: str | None, facts: Path | None, question: str | None, seed: int, size: int) -> list[Instance]:
     """The task instances a `run` asks for: generated, or read from a facts file."""
+    from hch.limits import check_size
     from hch.tasks import Instance, find_task, load_instances
 
     if facts is not None:
@@ -125,8 +132,7 @@ def task_cases(task_name: str | None, facts: Path | None, question: str | None, 
         return cases
     assert task_name is not None
     task = find_task(task_name)
-    if size < 1:
-        raise UsageError(f"--size must be at least 1, got {size}")
+    check_size(size, "--size")
     case = task.generate(random.Random(seed), size)
     if question is not None:
         task.parse_question(case.facts, question)

@@ -44,6 +44,7 @@ from commands.common import (
 )
 from hch.defaults import DEFAULT_MAX_SUBQUESTIONS
 from hch.errors import UsageError
+from hch.limits import MAX_INSTANCES
 
 # The library is imported inside the commands (see commands/common.py).
 if TYPE_CHECKING:
@@ -236,7 +237,7 @@ def eval_(
     depth: Annotated[
         list[int], typer.Option("--depth", "-d", help="Tree depth; repeat for a table of accuracy against depth.")
     ],
-    n: Annotated[int, typer.Option("--n", help="Random instances per depth.")] = 100,
+    n: Annotated[int, typer.Option("--n", help=f"Random instances per depth (1 to {MAX_INSTANCES:,}).")] = 100,
     seed: SeedOpt = 0,
     size: SizeOpt = 64,
     budget: BudgetOpt = None,
@@ -249,6 +250,7 @@ def eval_(
 
     from hch.evaluate import evaluate, instances
     from hch.executor import new_run_id
+    from hch.limits import check_instances, check_size
     from hch.paths import transcripts_dir
     from hch.spec import check_bounds
     from hch.tasks import find_task
@@ -257,10 +259,8 @@ def eval_(
         the_task = find_task(task)
         for d in depth:
             check_bounds(d, budget, max_subquestions)
-        if n < 1:
-            raise UsageError(f"--n must be at least 1, got {n}")
-        if size < 1:
-            raise UsageError(f"--size must be at least 1, got {size}")
+        check_instances(n, "--n")
+        check_size(size, "--size")
     except UsageError as exc:
         fail(str(exc), 2)
     cases = instances(the_task, n, seed, size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hch.limits import check_depth
 from hch.node import Node
 from hch.protocols import Model, Overseer
 from hch.workspace import Workspace
@@ -46,8 +47,7 @@ def hch_tree(
     ``overseer_at`` overrides that by a node's distance to the root (0 = root),
     for trees where, say, a person works the top and a model the rest.
     """
-    if depth < 0:
-        raise ValueError(f"depth must be >= 0, got {depth}")
+    check_depth(depth)
     model = base
     for level in range(1, depth + 1):
         distance = depth - level

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hch.executor import DEFAULT_MAX_SUBQUESTIONS, run_question
+from hch.limits import check_instances
 from hch.spec import RunSpec, TaskSpec, build_model
 from hch.tasks import Instance, Task
 
@@ -49,6 +50,7 @@ class DepthScore:
 def instances(task: Task, n: int, seed: int, size: int) -> list[Instance]:
     """``n`` instances, each from its own seeded generator so that instance i
     is the same whatever ``n`` is."""
+    check_instances(n)
     return [task.generate(random.Random(f"{seed}:{i}"), size) for i in range(n)]
 
 

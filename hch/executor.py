@@ -15,6 +15,7 @@ from hch.collector import enter_run, leave_run
 from hch.context import RunContext
 from hch.defaults import DEFAULT_MAX_SUBQUESTIONS as DEFAULT_MAX_SUBQUESTIONS  # re-exported: its old home
 from hch.errors import UsageError
+from hch.limits import check_budget, check_depth, check_max_subquestions
 from hch.node import Node
 from hch.paths import transcripts_dir
 from hch.playback import Playback
@@ -148,10 +149,9 @@ async def run_question(
     bounds the nodes working at once (not those waiting on subquestions; see
     :mod:`hch.admission`), which bounds the memory of wide trees.
     """
-    if budget is not None and budget < 1:
-        raise UsageError(f"budget must be at least 1 call, got {budget}")
-    if max_subquestions < 1:
-        raise UsageError(f"max subquestions must be at least 1, got {max_subquestions}")
+    check_depth(model.depth)
+    check_budget(budget)
+    check_max_subquestions(max_subquestions)
     check_question(question)
     header = Header(
         run_id=run_id or new_run_id(),

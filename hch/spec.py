@@ -18,6 +18,7 @@ from hch.executor import DEFAULT_MAX_SUBQUESTIONS
 from hch.human.build import human_depths_of, human_tree
 from hch.human.console import HumanConsole
 from hch.human.session import Drafter
+from hch.limits import check_budget, check_depth, check_max_subquestions
 from hch.protocols import Model, Overseer
 from hch.tasks import find_task
 from operators.debate.spec import DebateSpec
@@ -154,13 +155,10 @@ class RunSpec(BaseModel):
 
 
 def check_bounds(depth: int, budget: int | None, max_subquestions: int) -> None:
-    """Reject impossible bounds with a one-line message."""
-    if depth < 0:
-        raise UsageError(f"--depth must be 0 or more, got {depth}")
-    if budget is not None and budget < 1:
-        raise UsageError(f"--budget must be at least 1 call, got {budget}")
-    if max_subquestions < 1:
-        raise UsageError(f"--max-subquestions must be at least 1, got {max_subquestions}")
+    """Reject impossible or out-of-limit bounds with a one-line message (limits: :mod:`hch.limits`)."""
+    check_depth(depth, "--depth")
+    check_budget(budget, "--budget")
+    check_max_subquestions(max_subquestions, "--max-subquestions")
 
 
 def needs_llm(spec: RunSpec) -> bool:

@@ -143,6 +143,10 @@ def _label(node: TreeNode, width: int) -> Text:
     return text
 
 
+NEST_LEVELS = 12
+"""Levels drawn nested in one block; a deeper subtree continues in a block of its own."""
+
+
 def render_tree(transcript: Transcript, *, max_depth: int | None = None, width: int = 80) -> RenderableType:
     """The run as a tree, with a summary line above it."""
     root = tree_of(transcript)
@@ -168,18 +172,27 @@ def render_tree(transcript: Transcript, *, max_depth: int | None = None, width: 
     )
     tree = Tree(_label(root, width), guide_style="dim")
 
-    def grow(branch: Tree, node: TreeNode, depth: int) -> None:
+    blocks: list[RenderableType] = [tree]
+    # A loop, not recursion: trees may be deeper than Python's recursion limit.
+    stack: list[tuple[Tree, TreeNode, int]] = [(tree, root, 0)]
+    while stack:
+        branch, node, depth = stack.pop()
         if max_depth is not None and depth >= max_depth and node.children:
             branch.add(Text(f"… {len(node.walk()) - 1} nodes below (--max-depth)", style="dim"))
-            return
-        for child in node.children:
-            grow(branch.add(_label(child, width)), child, depth + 1)
+            continue
+        if depth and depth % NEST_LEVELS == 0 and node.children:
+            # Indentation would push deeper levels off the screen: continue
+            # this subtree in a block of its own below.
+            branch.add(Text(f"↓ continued below (depth {depth})", style="dim"))
+            branch = Tree(_label(node, width), guide_style="dim")
+            blocks.extend((Text(f"subtree of {node.node_id} at depth {depth}:", style="dim"), branch))
+        grown = [(branch.add(_label(child, width)), child, depth + 1) for child in node.children]
+        stack.extend(reversed(grown))
 
-    grow(tree, root, 0)
     debate = render_debate(transcript.events)
     if debate is not None:
-        return Group(summary, Text(""), tree, Text(""), debate)
-    return Group(summary, Text(""), tree)
+        blocks.extend((Text(""), debate))
+    return Group(summary, Text(""), *blocks)
 
 
 def _params(request: dict[str, Any]) -> str:

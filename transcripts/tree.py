@@ -37,10 +37,13 @@ class TreeNode:
     children: list[TreeNode] = field(default_factory=list)
 
     def walk(self) -> list[TreeNode]:
-        """This node and all below it, depth first."""
-        out = [self]
-        for child in self.children:
-            out.extend(child.walk())
+        """This node and all below it, depth first (a loop: trees may be deeper than Python's recursion limit)."""
+        out: list[TreeNode] = []
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            out.append(node)
+            stack.extend(reversed(node.children))
         return out
 
 

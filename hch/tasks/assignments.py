@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hch.errors import UsageError
+from hch.limits import check_size
 from hch.protocols import Model, Overseer
 from hch.tasks.base import (
     UNKNOWN,
@@ -170,8 +171,7 @@ class AssignmentsTask:
 
     def generate(self, rng: random.Random, size: int = 64) -> Instance:
         """``size`` variables v0..; the question favours variables with long chains of sums."""
-        if size < 1:
-            raise UsageError(f"size must be at least 1, got {size}")
+        check_size(size)
         variables: dict[str, int | list[str]] = {}
         depth: list[int] = []
         for i in range(size):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hch.errors import UsageError
+from hch.limits import check_size
 from hch.protocols import Model, Overseer
 from hch.tasks.base import (
     UNKNOWN,
@@ -96,8 +97,7 @@ class PermutationTask:
 
     def generate(self, rng: random.Random, size: int = 64) -> Instance:
         """A random permutation of ``size`` elements and s^N(x), N uniform in 2..size."""
-        if size < 1:
-            raise UsageError(f"size must be at least 1, got {size}")
+        check_size(size)
         perm = list(range(size))
         rng.shuffle(perm)
         n = rng.randint(2, max(2, size))

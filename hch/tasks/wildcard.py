@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hch.errors import UsageError
+from hch.limits import check_size
 from hch.protocols import Model, Overseer
 from hch.tasks.base import (
     UNKNOWN,
@@ -98,8 +99,7 @@ class WildcardTask:
 
     def generate(self, rng: random.Random, size: int = 64) -> Instance:
         """``size`` distinct strings over "abcd" (length 4, longer if 4**4 < size), 1..length wildcards."""
-        if size < 1:
-            raise UsageError(f"size must be at least 1, got {size}")
+        check_size(size)
         letters = len(DEFAULT_ALPHABET)
         length = DEFAULT_LENGTH
         while letters**length < size:
