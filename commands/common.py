@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
 import typer
 
 from hch.errors import HCHError, UsageError
-from hch.limits import MAX_BUDGET, MAX_DEPTH, MAX_SIZE, MAX_SUBQUESTIONS
+from hch.limits import MAX_BUDGET, MAX_DEPTH, MAX_INSTANCES, MAX_SIZE, MAX_SUBQUESTIONS
 
 # Only the names the flags need are imported here: the library is imported inside the
 # commands, so that `hch --help` does not load the engine, pydantic or the OpenAI SDK
@@ -271,7 +271,12 @@ def who_works(overseer: str | None, human_depths: str | None, mode: str, depth: 
 # --task/--seed/--size/--n for generated questions (the same seed gives the same
 # questions as `hch eval`), or --questions FILE for free text; the model options
 # above; --json.
-NOpt = Annotated[int, typer.Option("--n", help="Questions: generated task instances (or the first N of --questions).")]
+NOpt = Annotated[
+    int,
+    typer.Option(
+        "--n", help=f"Questions: generated task instances (or the first N of --questions); 1 to {MAX_INSTANCES:,}."
+    ),
+]
 QuestionsOpt = Annotated[
     Path | None,
     typer.Option(

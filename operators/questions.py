@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hch.errors import UsageError
 from hch.evaluate import instances
+from hch.limits import check_instances, check_size
 from hch.tasks import Instance, Task, find_task
 
 
@@ -97,12 +98,10 @@ def question_set(
     """
     if (task is None) == (questions is None):
         raise UsageError("give --task NAME (generated questions) or --questions FILE (free text), not both")
-    if n < 1:
-        raise UsageError(f"--n must be at least 1, got {n}")
+    check_instances(n, "--n")
     if task is not None:
         the_task = find_task(task)
-        if size < 1:
-            raise UsageError(f"--size must be at least 1, got {size}")
+        check_size(size, "--size")
         return QuestionSet(the_task, instances=instances(the_task, n, seed, size), seed=seed, size=size)
     assert questions is not None
     free = read_questions(questions)
