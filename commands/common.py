@@ -193,14 +193,27 @@ ConcurrencyOpt = Annotated[
     int | None,
     typer.Option(
         "--concurrency",
-        help="Most model calls in flight at once (default 32 for an endpoint given by URL, backing off on 429s; "
-        "1 for the embedded model, its server's slot count).",
+        help="Most model calls in flight at once (default 32 for an endpoint given by URL; 1 for the embedded "
+        "model, its server's slot count); lowered for a while when the endpoint answers 429 (rate limited).",
     ),
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the model-call cache.")]
 TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Seconds one model-call attempt may take.")]
 MaxAttemptsOpt = Annotated[
-    int | None, typer.Option("--max-attempts", help="Attempts per model call, retries of transient failures included.")
+    int | None,
+    typer.Option(
+        "--max-attempts",
+        help="Failed attempts after which a model call gives up (default 6); 429s (rate limited) do not count: "
+        "they are bounded by --max-wait.",
+    ),
+]
+MaxWaitOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-wait",
+        help="Most seconds one model call may spend waiting between attempts, a server's Retry-After included "
+        "(default 60).",
+    ),
 ]
 StructuredOpt = Annotated[
     str,
@@ -226,6 +239,7 @@ def llm_fields(
     timeout: float | None,
     max_attempts: int | None,
     structured_output: str,
+    max_wait: float | None = None,
 ) -> dict[str, Any]:
     """RunSpec fields for the model, from the flags and the environment (UsageError if they are bad)."""
     from hch.llm.embedded import is_embedded, resolve_settings
@@ -242,6 +256,7 @@ def llm_fields(
         cache=False if no_cache else None,
         timeout_s=timeout,
         max_attempts=max_attempts,
+        max_wait_s=max_wait,
     )
     output = structured_output
     if output == "auto":

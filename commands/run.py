@@ -21,6 +21,7 @@ from commands.common import (
     MaxAttemptsOpt,
     MaxSubOpt,
     MaxTokensOpt,
+    MaxWaitOpt,
     ModelOpt,
     ModeOpt,
     NoCacheOpt,
@@ -136,6 +137,7 @@ def run(
     no_cache: NoCacheOpt = False,
     timeout: TimeoutOpt = None,
     max_attempts: MaxAttemptsOpt = None,
+    max_wait: MaxWaitOpt = None,
     structured_output: StructuredOpt = "auto",
     transcript: Annotated[
         Path | None, typer.Option("--transcript", help="Where to write the transcript (default under $HCH_HOME).")
@@ -206,6 +208,7 @@ def run(
                 no_cache=no_cache,
                 timeout=timeout,
                 max_attempts=max_attempts,
+                max_wait=max_wait,
                 structured_output=structured_output,
             )
             specs = [(spec.model_copy(update=llm) if needs_llm(spec) else spec, e) for spec, e in specs]

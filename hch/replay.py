@@ -334,6 +334,7 @@ _OPERATIONAL = {
     "concurrency": "concurrency",
     "timeout": "timeout_s",
     "max_attempts": "max_attempts",
+    "max_wait": "max_wait_s",
     "api_key_env": "api_key_env",
     "no_cache": "cache",
 }

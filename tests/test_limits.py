@@ -14,7 +14,7 @@ from hch.evaluate import instances
 from hch.limits import MAX_BUDGET, MAX_DEPTH, MAX_INSTANCES, MAX_SIZE, MAX_SUBQUESTIONS
 from hch.replay import replay_transcript
 from hch.tasks import find_task
-from tests.engine_helpers import CountingLeaf
+from hch.testing.models import CountingLeaf
 from tests.test_cli_tasks import hch, one_line_error
 from transcripts import read_transcript
 from transcripts.diff import diff_runs

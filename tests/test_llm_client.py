@@ -566,3 +566,40 @@ def test_bad_settings_are_usage_errors(kwargs: dict[str, Any], message: str) -> 
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
         LLMSettings.resolve(environ={}, **kwargs)
     assert "\n" not in str(info.value)
+
+
+# -- rate limits: 429s count against the wait, not the attempts ---------------------------
+
+
+async def test_429s_do_not_use_up_the_attempts(h: Harness) -> None:
+    # Ten 429s in a row, then an answer: with 2 attempts allowed the call used
+    # to give up after the second 429.
+    script = Script(
+        [*(error(429, "slow down", "rate_limit_exceeded", **{"Retry-After": "1"}) for _ in range(10)), ok()]
+    )
+    client = h.client(script, max_attempts=2, max_wait_s=60, concurrency=8)
+    assert await client.chat(h.node, MESSAGES, purpose="answer") == "4"
+    assert [a["outcome"] for a in h.calls[0].attempts] == ["429"] * 10 + ["ok"]
+    assert h.sleeps == [1.0] * 10
+    assert client.limit.limit < 8  # and the client lowered its concurrency
+
+
+async def test_other_failures_still_count_against_the_attempts(h: Harness) -> None:
+    script = Script([error(500, "boom", type_="server_error"), error(429), error(500, "boom", type_="server_error")])
+    with pytest.raises(ModelCallError) as info:
+        await h.client(script, max_attempts=2, backoff_base_s=0.1).chat(h.node, MESSAGES, purpose="answer")
+    assert len(script.requests) == 3
+    assert str(info.value).startswith("model call failed: gave up after 3 attempts / ")
+
+
+async def test_a_long_retry_after_is_honoured_within_the_wait_the_user_allows(h: Harness) -> None:
+    script = Script([error(429, **{"Retry-After": "100"}), ok("late")])
+    client = h.client(script, max_attempts=6, max_wait_s=300)
+    assert await client.chat(h.node, MESSAGES, purpose="answer") == "late"
+    assert h.sleeps == [100.0]
+
+    h.sleeps.clear()
+    script = Script([error(429, **{"Retry-After": "100"}), ok()])
+    with pytest.raises(ModelCallError) as info:
+        await h.client(script, max_attempts=6, max_wait_s=30).chat(h.node, MESSAGES, purpose="answer")
+    assert h.sleeps == [] and "a longer wait can be allowed with --max-wait" in str(info.value)

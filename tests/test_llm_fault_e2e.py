@@ -1,9 +1,9 @@
 """`hch run` with the LLM overseer against the fault-injecting OpenAI-compatible server.
 
 The server runs in this process (a thread); `hch run` runs as a real subprocess
-talking to it over HTTP. The server's answer policy plays a model that follows
-the protocol: it asks three subquestions whenever it may, answers leaves, and
-combines.
+talking to it over HTTP. The server's ``protocol`` answer preset plays a model that
+follows the protocol: it asks three subquestions whenever it may, answers
+leaves, and combines.
 """
 
 from __future__ import annotations
@@ -31,18 +31,6 @@ QUESTION = "How many legs do three spiders and two ants have?"
 KEY = "sk-fault-e2e-0123456789"
 
 
-def protocol_policy(messages: list[dict[str, Any]]) -> str:
-    """A model that follows the protocol: three subquestions when it may ask, else an answer."""
-    user = str(messages[-1]["content"])
-    match = re.search(r"Question: (.*)", user)
-    question = match.group(1) if match else "?"
-    if "You may ask at most" in user:
-        return json.dumps({"action": "ask", "subquestions": [f"{question} > p{i}" for i in range(3)]})
-    if DEFAULT_PROMPTS.answers_heading in user:
-        return json.dumps({"answer": f"combined {user.count('subquestion:')} answers"})
-    return json.dumps({"answer": "a leaf answer"})
-
-
 def hch(*args: str, home: Path, key: str | None = KEY, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "HCH_"))}
     env.update(HCH_HOME=str(home), COLUMNS="200")
@@ -62,7 +50,7 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture
 def server() -> Iterator[FaultServer]:
-    with FaultServer(FaultConfig(), answer=protocol_policy) as s:
+    with FaultServer(FaultConfig(answer="protocol")) as s:
         yield s
 
 

@@ -34,11 +34,21 @@ from typing import Any, Literal
 
 import httpx2
 import openai
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from hch.llm.cache import CallCache
+from hch.llm.concurrency import AdaptiveLimit
 from hch.llm.errors import ModelCallError
-from hch.llm.retry import AttemptFailed, StopOnWaitCap, classify, final_error, is_transient, one_line, wait_before_retry
+from hch.llm.retry import (
+    AttemptFailed,
+    StopAfterFailures,
+    StopOnWaitCap,
+    classify,
+    final_error,
+    is_transient,
+    one_line,
+    wait_before_retry,
+)
 from hch.llm.settings import LLMSettings
 from hch.node import Node
 from transcripts.chain import request_hash
@@ -101,7 +111,8 @@ class LLMClient:
         self.cache: CallCache | None = None
         if settings.cache:
             self.cache = cache if cache is not None else CallCache()
-        self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self.limit = AdaptiveLimit(settings.concurrency)
+        """Model-call attempts in flight: at most ``settings.concurrency``, fewer while the endpoint says 429."""
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
         self.counts: Counter[str] = Counter()
@@ -290,7 +301,7 @@ class LLMClient:
             attempts[-1]["wait_s"] = round(state.upcoming_sleep, 4)
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.max_attempts) | StopOnWaitCap(self.settings.max_wait_s),
+            stop=StopAfterFailures(self.settings.max_attempts) | StopOnWaitCap(self.settings.max_wait_s),
             wait=lambda state: wait_before_retry(self.settings, state, self._rng),
             retry=retry_if_exception(is_transient),
             before_sleep=record_wait,
@@ -303,7 +314,7 @@ class LLMClient:
     async def _attempt(self, request: dict[str, Any], attempts: list[dict[str, Any]]) -> tuple[str, dict[str, int]]:
         number = len(attempts) + 1
         body = completion_body(request)
-        async with self._semaphore:
+        async with self.limit:
             start = time.monotonic()
             try:
                 # The SDK's timeout bounds each read; this bounds the whole attempt
@@ -319,7 +330,10 @@ class LLMClient:
                 if classified is None:
                     raise
                 self._record(attempts, number, classified.outcome, start, classified.detail)
+                if classified.rate_limited:
+                    self.limit.rate_limited()
                 raise classified from exc
+        self.limit.succeeded(first_attempt=number == 1)
         self._record(attempts, number, "ok", start, None)
         return text, usage
 

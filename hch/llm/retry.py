@@ -8,8 +8,12 @@ the rest, so that the whole policy reads in one place:
   exhausted quota), 408, 409, 5xx, timeouts, connection errors and malformed
   200s are transient; 400, 401, 403, 404 and a quota error are not.
 - :func:`wait_before_retry` honours the server's ``Retry-After`` and otherwise
-  backs off exponentially with jitter; :class:`StopOnWaitCap` bounds the total
-  wait, alongside tenacity's cap on attempts.
+  backs off exponentially with jitter. :class:`StopOnWaitCap` bounds the total
+  wait (``--max-wait``); :class:`StopAfterFailures` bounds the attempts that
+  failed (``--max-attempts``). A 429 is not a failure of the request but the
+  endpoint saying "later": it counts against the wait, not the attempts, so a
+  rate-limited run slows down instead of ending (the client also lowers its
+  concurrency, see :mod:`hch.llm.concurrency`).
 - :func:`final_error` is the one-line message of a call that failed for good,
   naming the cause (and, for a 401, where the key was looked for).
 """
@@ -55,10 +59,34 @@ class AttemptFailed(Exception):
         self.retry_after = retry_after
         self.code = code
 
+    @property
+    def rate_limited(self) -> bool:
+        """A 429 that retrying can outlast (an exhausted quota is not one)."""
+        return self.status == 429 and self.transient
+
 
 def is_transient(exc: BaseException) -> bool:
     """Whether tenacity should try again after ``exc``."""
     return isinstance(exc, AttemptFailed) and exc.transient
+
+
+class StopAfterFailures(stop_base):
+    """Stop after ``max_attempts`` attempts that failed other than by a rate limit.
+
+    One instance per call: it counts that call's failures. Rate-limited
+    attempts are bounded by :class:`StopOnWaitCap` instead; put this first in
+    a ``|`` so that it sees every attempt.
+    """
+
+    def __init__(self, max_attempts: int) -> None:
+        self.max_attempts = max_attempts
+        self.failures = 0
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        failure = retry_state.outcome.exception() if retry_state.outcome is not None else None
+        if not (isinstance(failure, AttemptFailed) and failure.rate_limited):
+            self.failures += 1
+        return self.failures >= self.max_attempts
 
 
 class StopOnWaitCap(stop_base):
@@ -156,9 +184,10 @@ def final_error(
     else:
         last = f"{_status_text(status)} from {base}" + (f": {failure.detail}" if failure.detail else "")
     message = f"model call failed: gave up after {tries} / {waited:.1f}s of retrying: last error {last}"
-    if failure.retry_after is not None and len(attempts) < settings.max_attempts:
+    if failure.retry_after is not None and waited + failure.retry_after > settings.max_wait_s + 1e-9:
         message += (
-            f" (the server asked to wait {failure.retry_after:g}s, beyond the {settings.max_wait_s:g}s retry limit)"
+            f" (the server asked to wait {failure.retry_after:g}s, beyond the {settings.max_wait_s:g}s retry limit; "
+            "a longer wait can be allowed with --max-wait)"
         )
     return message, "malformed" if failure.outcome == "malformed" else "gave_up"
 

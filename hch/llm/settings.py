@@ -50,8 +50,9 @@ class LLMSettings(BaseModel):
     timeout_s: float = Field(default=60.0, gt=0.0)
     """Per attempt: no response within this long counts as a (retried) timeout."""
     max_attempts: int = Field(default=6, ge=1)
-    max_wait_s: float = Field(default=60.0, ge=0.0)
-    """Cap on the total time one call spends waiting between attempts."""
+    """Failed attempts after which a call gives up; 429s do not count (``max_wait_s`` bounds them)."""
+    max_wait_s: float = Field(default=60.0, ge=0.0, allow_inf_nan=False)
+    """Cap on the total time one call spends waiting between attempts (Retry-After included)."""
     backoff_base_s: float = Field(default=0.5, ge=0.0)
     """First backoff; it doubles per attempt (with jitter) up to ``backoff_max_s``."""
     backoff_max_s: float = Field(default=20.0, ge=0.0)

@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import signal
 import sys
 import threading
@@ -58,7 +59,27 @@ def adversarial_answer(messages: list[dict[str, Any]]) -> str:
     return ADVERSARIAL_TEXT
 
 
-ANSWER_PRESETS: dict[str, AnswerPolicy] = {"echo": echo_answer, "adversarial": adversarial_answer}
+def protocol_answer(messages: list[dict[str, Any]]) -> str:
+    """A stand-in for a model that follows the LLM overseer's protocol (hch.llm.prompts):
+    three subquestions whenever it may ask, a fixed leaf answer, and a combination
+    that counts the answers it was shown."""
+    from hch.llm.prompts import DEFAULT_PROMPTS  # lazily: importing hch.testing loads no model client
+
+    user = str(messages[-1]["content"]) if messages else ""
+    match = re.search(r"Question: (.*)", user)
+    question = match.group(1) if match else "?"
+    if "You may ask at most" in user:
+        return json.dumps({"action": "ask", "subquestions": [f"{question} > p{i}" for i in range(3)]})
+    if DEFAULT_PROMPTS.answers_heading in user:
+        return json.dumps({"answer": f"combined {user.count('subquestion:')} answers"})
+    return json.dumps({"answer": "a leaf answer"})
+
+
+ANSWER_PRESETS: dict[str, AnswerPolicy] = {
+    "echo": echo_answer,
+    "adversarial": adversarial_answer,
+    "protocol": protocol_answer,
+}
 
 
 @dataclass
@@ -83,7 +104,7 @@ class FaultConfig:
     """Models served; others get 404 ``model_not_found``. None serves any name."""
     seed: int = 0
     answer: str = "echo"
-    """Answer preset: ``echo`` or ``adversarial`` (a callable given to the server overrides it)."""
+    """Answer preset: ``echo``, ``adversarial`` or ``protocol`` (a callable given to the server overrides it)."""
     fine_tuning: bool = False
     """Serve the files and fine-tuning jobs routes (see :mod:`hch.testing.fine_tuning`); off, they are 404
     as on vLLM, llama.cpp and Ollama."""
