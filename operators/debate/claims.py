@@ -109,7 +109,7 @@ class TaskRules:
             raise UsageError(f"task {task.name} has no programmatic rules to debate over")
         private = PrivateRun(writer=run.writer, max_subquestions=run.max_subquestions)
         node = Node(
-            node_id="debater", parent_id=None, question="", level=1, ancestors=(), budget=Budget(None), run=private
+            node_id="debater", parent_id=None, question="", level=1, parent=None, budget=Budget(None), run=private
         )
         return cls(task, facts, overseer.rules, task.oracle(facts), node)
 
