@@ -55,7 +55,7 @@ async def floor(settings: Any, calls: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         header = Header(run_id="f", created="", hch_version="", question="")
         writer = TranscriptWriter(Path(tmp) / "floor.jsonl", header)
-        node = Node("0", None, "q", 0, (), Budget(None), RunContext(writer=writer, max_subquestions=1))
+        node = Node("0", None, "q", 0, None, Budget(None), RunContext(writer=writer, max_subquestions=1))
         async with LLMClient(settings, environ={}) as client:
             start = time.perf_counter()
             messages = [[{"role": "user", "content": f"Question: f{i}"}] for i in range(calls)]

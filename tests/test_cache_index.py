@@ -56,7 +56,7 @@ async def test_the_loaded_index_serves_what_the_disk_holds_and_nothing_else(tmp_
 def one_node(tmp_path: Path, name: str) -> tuple[Node, TranscriptWriter]:
     writer = TranscriptWriter(tmp_path / name, Header(run_id="r", created="now", hch_version="test", question="q"))
     run = RunContext(writer=writer, max_subquestions=4)
-    return Node("0", None, "q", 0, (), Budget(None), run), writer
+    return Node("0", None, "q", 0, None, Budget(None), run), writer
 
 
 BASE: dict[str, Any] = {"base_url": "http://llm.test/v1", "model": "m", "temperature": 0.0}
