@@ -66,7 +66,7 @@ async def floor(settings: Any, calls: int) -> float:
 
 
 async def amplify_wall(settings: Any, questions: int) -> tuple[float, int, int]:
-    from hch.spec import RunSpec
+    from hch.app.spec import RunSpec
     from operators.batch import open_batch
     from operators.imitative.amplify import amplify, dataset_writer
     from operators.paths import dataset_dir

@@ -43,7 +43,7 @@ def measure(depth: int, delay: float) -> dict[str, float]:
 
     class Leaf:
         name = "leaf"
-        depth = 0
+        level = 0
 
         async def answer(self, node: Node) -> str:
             await asyncio.sleep(delay)

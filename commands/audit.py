@@ -45,7 +45,7 @@ def replay(
     node with what was expected and what was produced. A file that fails
     `hch verify` is refused (exit 2) unless --trust-edited is given.
     """
-    from hch.replay import offline_model, replay_transcript, spec_of
+    from hch.app.replay import offline_model, replay_transcript, spec_of
     from transcripts.reader import TranscriptError
 
     original = read_transcript_or_fail(transcript)

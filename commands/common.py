@@ -161,7 +161,7 @@ ModeOpt = Annotated[
     typer.Option(
         "--mode",
         help="How a person works a node: direct; augmented (the LLM drafts each step, you take it with ok, "
-        "edit it, or type your own); approval (the LLM works the node, you approve each step with y or "
+        "edit it, or type your own); review (the LLM works the node, you approve each step with y or "
         "reject it with n REASON and it tries again).",
     ),
 ]
@@ -325,7 +325,7 @@ TrustEditedOpt = Annotated[
 
 def integrity_or_fail(original: Any, *, action: str, trust_edited: bool) -> Any:
     """Verify the transcript ``action`` (replay, resume) builds on; a one-line error (exit 2) if it fails."""
-    from hch.integrity import check_integrity
+    from hch.app.integrity import check_integrity
     from transcripts.reader import TranscriptError
 
     try:

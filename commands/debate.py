@@ -37,7 +37,7 @@ from hch.errors import UsageError
 # The library is imported inside the commands, so that `hch --help` does not load it
 # (tests/test_startup.py).
 if TYPE_CHECKING:
-    from hch.spec import RunSpec
+    from hch.app.spec import RunSpec
     from operators.debate.spec import JudgeKind, Liar
 
 if TYPE_CHECKING:

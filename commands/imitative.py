@@ -43,7 +43,7 @@ from hch.errors import UsageError
 # The library is imported inside the commands, so that `hch --help` does not load it
 # (tests/test_startup.py).
 if TYPE_CHECKING:
-    from hch.spec import DistilledSpec, RunSpec
+    from hch.app.spec import DistilledSpec, RunSpec
 
 DatasetNameOpt = Annotated[
     str | None, typer.Option("--name", help="Name of the dataset to write under $HCH_HOME/datasets (default: new).")
@@ -74,7 +74,7 @@ def _model_fields(
     structured_output: str,
 ) -> list[RunSpec]:
     """``specs`` with the model settings of the flags, where a spec needs a model."""
-    from hch.spec import needs_llm
+    from hch.app.spec import needs_llm
 
     if not any(needs_llm(s) for s in specs):
         return specs
@@ -100,7 +100,7 @@ def distilled_spec(name: str, task: str | None, k: int = 4) -> DistilledSpec:
     A task dataset gives the memorising stand-in learner; a free-text one the
     in-context distilled model (the base LLM shown the ``k`` most similar examples).
     """
-    from hch.spec import DistilledSpec
+    from hch.app.spec import DistilledSpec
     from operators.dataset import open_dataset
     from operators.imitative.examples import ImitationExample
     from operators.paths import check_name, dataset_dir
@@ -141,10 +141,10 @@ def amplify(
     from rich.markup import escape
     from rich.progress import Progress
 
+    from hch.app.spec import check_bounds
     from hch.executor import new_run_id
     from hch.human.build import has_people
     from hch.human.console import NO_TTY, stdin_is_tty
-    from hch.spec import check_bounds
     from operators.imitative.amplify import amplify as run_amplify
     from operators.imitative.amplify import amplify_specs, dataset_writer
     from operators.imitative.metrics import score_runs

@@ -49,9 +49,9 @@ from hch.limits import MAX_INSTANCES
 
 # The library is imported inside the commands (see commands/common.py).
 if TYPE_CHECKING:
-    from hch.console import ProgressLine
+    from hch.app.progress import ProgressLine
+    from hch.app.spec import RunSpec
     from hch.executor import RunResult
-    from hch.spec import RunSpec
 
 
 def _report(spec: RunSpec, result: RunResult, expected: str | None) -> dict[str, Any]:
@@ -89,8 +89,8 @@ def _print_run(spec: RunSpec, result: RunResult, expected: str | None) -> None:
 
 async def _execute(spec: RunSpec, path: Path, run_id: str, live: ProgressLine | None) -> RunResult:
     """Build the tree ``spec`` describes (opening its model client) and run its question, writing ``path``."""
+    from hch.app.runtime import open_run
     from hch.executor import run_question
-    from hch.runtime import open_run
 
     notify = partial(err.print, markup=False) if err.is_terminal else None
     async with open_run(spec, notify=notify) as opened:
@@ -150,11 +150,11 @@ def run(
     trust_edited: TrustEditedOpt = False,
 ) -> None:
     """Run a question through a depth-k HCH tree and print its answer."""
-    from hch.console import ProgressLine
+    from hch.app.progress import ProgressLine
+    from hch.app.spec import RunSpec, TaskSpec, check_bounds, needs_llm
     from hch.executor import check_new_transcript, check_question, default_transcript_path, new_run_id
     from hch.human.build import has_people
     from hch.human.console import NO_TTY, stdin_is_tty
-    from hch.spec import RunSpec, TaskSpec, check_bounds, needs_llm
     from hch.tasks import find_task
 
     if resume is not None:
@@ -251,11 +251,11 @@ def eval_(
     from rich.progress import Progress
     from rich.table import Table
 
-    from hch.evaluate import evaluate, instances
+    from hch.app.evaluate import evaluate, instances
+    from hch.app.spec import check_bounds
     from hch.executor import new_run_id
     from hch.limits import check_instances, check_size
     from hch.paths import transcripts_dir
-    from hch.spec import check_bounds
     from hch.tasks import find_task
 
     try:
@@ -345,10 +345,10 @@ _RESUME_ALLOWED = {"transcript", "as_json", "resume", "trust_edited"}
 
 def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_json: bool, trust_edited: bool) -> None:
     """`hch run --resume`: continue a cut run; the question and flags come from its header."""
-    from hch.console import ProgressLine
+    from hch.app.progress import ProgressLine
+    from hch.app.replay import check_resume_flags, live_model, resume_run, spec_of
     from hch.executor import default_transcript_path, new_run_id
     from hch.human.build import has_people
-    from hch.replay import check_resume_flags, live_model, resume_run, spec_of
     from hch.tasks import find_task
     from transcripts.reader import TranscriptError
 

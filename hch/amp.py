@@ -20,12 +20,12 @@ class Amp:
 
     overseer: Overseer
     model: Model
-    depth: int = field(init=False)
+    level: int = field(init=False)
     """One more than ``model``'s: stored, not derived on each read, so that a
     deep tree never walks (or recurses) through all its levels to know it."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "depth", self.model.depth + 1)
+        object.__setattr__(self, "level", self.model.level + 1)
 
     @property
     def name(self) -> str:

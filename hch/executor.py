@@ -149,7 +149,7 @@ async def run_question(
     bounds the nodes working at once (not those waiting on subquestions; see
     :mod:`hch.admission`), which bounds the memory of wide trees.
     """
-    check_depth(model.depth)
+    check_depth(model.level)
     check_budget(budget)
     check_max_subquestions(max_subquestions)
     check_question(question)
@@ -162,7 +162,7 @@ async def run_question(
         # (the run spec, LLM settings) but cannot misreport these.
         settings={
             **(settings or {}),
-            "depth": model.depth,
+            "depth": model.level,
             "budget": budget,
             "max_subquestions": max_subquestions,
             "root_worker": model.name,
@@ -179,7 +179,7 @@ async def run_question(
         node_id="0",
         parent_id=None,
         question=question,
-        level=model.depth,
+        level=model.level,
         parent=None,
         budget=Budget(budget),
         run=run,

@@ -18,13 +18,17 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class Model(Protocol):
-    """Answers a question; ``depth`` is how many amplification levels it contains."""
+    """Answers a question; ``level`` is how many amplification levels it contains (a base model's is 0).
+
+    The same measure as :attr:`Node.level <hch.node.Node.level>` of the node it answers:
+    counted from the leaves, whereas a node's ``depth`` is its distance from the root.
+    """
 
     @property
     def name(self) -> str: ...
 
     @property
-    def depth(self) -> int: ...
+    def level(self) -> int: ...
 
     async def answer(self, node: Node) -> str: ...
 

@@ -124,7 +124,7 @@ class Workspace:
                 Refusal(node_id=self.node.node_id, child_id=p.child_id, question=p.question, reason=p.reason)
             )
             return False
-        key = (p.question, self.model.depth, share)
+        key = (p.question, self.model.level, share)
         memo = self.node.run.memo
         playback = self.node.run.playback
         plan = playback.reuse_plan(p.child_id) if playback is not None and key not in memo else None
@@ -186,7 +186,7 @@ class Workspace:
             node_id=p.child_id,
             parent_id=self.node.node_id,
             question=p.question,
-            level=self.model.depth,
+            level=self.model.level,
             parent=self.node,
             budget=Budget(share),
             run=self.node.run,

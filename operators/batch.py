@@ -1,12 +1,12 @@
 """Running many questions through the engine at once, each in a run of its own.
 
 Every operator runs its questions here: each question is a
-:class:`~hch.spec.RunSpec`, run by :func:`~hch.executor.run_question` with its
+:class:`~hch.app.spec.RunSpec`, run by :func:`~hch.executor.run_question` with its
 own transcript in the given folder and its spec in the header
 (``settings.spec``, as ``hch run`` writes it), so ``hch replay``, ``hch
 verify``, ``hch show`` and ``hch export`` work on every one.
 
-All runs share one model client (:func:`hch.runtime.open_model_client`): its
+All runs share one model client (:func:`hch.app.runtime.open_model_client`): its
 semaphore is the limit on model calls in flight, for the whole batch. Runs are
 started together (a TaskGroup), not one after another.
 
@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hch.app.runtime import open_model_client, prompts_for, settings_of
+from hch.app.spec import RunSpec, build_model, needs_llm
 from hch.errors import UsageError
 from hch.executor import RunResult, run_question
 from hch.protocols import Model
-from hch.runtime import open_model_client, prompts_for, settings_of
-from hch.spec import RunSpec, build_model, needs_llm
 from transcripts.events import JSONValue, NodeAnswer
 from transcripts.reader import TranscriptError, read_transcript
 
@@ -49,7 +49,7 @@ DEFAULT_OPEN_RUNS = 64
 """Runs open at once by default (each holds a transcript file and its writer thread)."""
 
 ModelBuilder = Callable[[RunSpec, "LLMClient | None"], Model]
-"""From a spec (and the batch's client, if it has one) to the tree: :func:`hch.spec.build_model` by default."""
+"""From a spec (and the batch's client, if it has one) to the tree: :func:`hch.app.spec.build_model` by default."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ async def _run_one(
 async def _resume_cut(
     index: int, spec: RunSpec, path: Path, model: Model, prompts: dict[str, str], header: dict[str, JSONValue]
 ) -> BatchResult:
-    from hch.replay import resume_run
+    from hch.app.replay import resume_run
 
     kept = path.with_name(path.stem + ".cut.jsonl")
     if await asyncio.to_thread(kept.exists):

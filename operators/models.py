@@ -1,6 +1,6 @@
-"""The models an operator's run spec can name, rebuilt from it by :func:`hch.spec.build_model`.
+"""The models an operator's run spec can name, rebuilt from it by :func:`hch.app.spec.build_model`.
 
-A transcript's header holds the run's :class:`~hch.spec.RunSpec`; when the
+A transcript's header holds the run's :class:`~hch.app.spec.RunSpec`; when the
 spec names a proposal or an approval rating, the engine asks this module for
 the tree, so ``hch replay`` rebuilds exactly what the operator ran.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hch.app.spec import RunSpec
 from hch.protocols import Model
-from hch.spec import RunSpec
 
 if TYPE_CHECKING:
     from hch.llm.client import LLMClient

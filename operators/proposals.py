@@ -3,7 +3,7 @@ proposing K candidate answers to a question.
 
 Every proposal is a run through the engine: a depth-0 run whose root node is
 worked by a proposer model and whose answer is the candidate. Its
-:class:`~hch.spec.RunSpec` names the candidate (``spec.proposal``), so
+:class:`~hch.app.spec.RunSpec` names the candidate (``spec.proposal``), so
 ``hch replay`` rebuilds the same proposer and reproduces the candidate.
 
 - On an algorithmic task, :class:`NoisyProposer` is a *simulated* policy: it
@@ -24,10 +24,10 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hch.app.spec import ProposalSpec, RunSpec
 from hch.errors import UsageError
 from hch.node import Node
 from hch.protocols import Model
-from hch.spec import ProposalSpec, RunSpec
 from hch.tasks import Task, find_task, lookup
 from hch.tasks.base import parse_answer
 
@@ -84,7 +84,7 @@ class NoisyProposer:
     task: Task
     facts: dict[str, Any]
     proposal: ProposalSpec
-    depth: int = 0
+    level: int = 0
 
     @property
     def name(self) -> str:

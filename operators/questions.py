@@ -1,7 +1,7 @@
 """The questions an operator works on: generated task instances, or free text from a file.
 
 The same task, ``n``, seed and size give the same instances as ``hch eval``
-(:func:`hch.evaluate.instances`: instance i has its own seeded generator, so
+(:func:`hch.app.evaluate.instances`: instance i has its own seeded generator, so
 it is the same whatever ``n`` is). A questions file holds one JSON object a
 line: ``{"question": "...", "reference": "..."}`` (``reference``, an answer to
 score against, and ``id`` are optional).
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from hch.app.evaluate import instances
 from hch.errors import UsageError
-from hch.evaluate import instances
 from hch.limits import check_instances, check_size
 from hch.tasks import Instance, Task, find_task
 

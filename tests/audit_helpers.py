@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hch.app.spec import RunSpec, TaskSpec, build_model
 from hch.executor import run_question
-from hch.spec import RunSpec, TaskSpec, build_model
 from hch.tasks import find_task
 from hch.testing import BranchingPolicy as BranchingPolicy  # its home now; re-exported for older tests
 from hch.testing import request_key as request_key

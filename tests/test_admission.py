@@ -20,7 +20,7 @@ class GaugedLeaf:
     now: int = 0
     most: int = 0
     name: str = "gauged-leaf"
-    depth: int = 0
+    level: int = 0
 
     async def answer(self, node: Node) -> str:
         self.now += 1

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from hch.amp import hch_tree
+from hch.app.spec import ProposalSpec
 from hch.executor import run_question
-from hch.spec import ProposalSpec
 from hch.tasks import find_task
 from operators.approval.approver import task_approval_tree
 from operators.approval.measure import Rating, best_of_n, measure, preference_pairs
@@ -144,7 +144,7 @@ def test_hch_approve_refuses_bad_input_in_one_line(hch_home: Path) -> None:
 def test_a_tree_on_the_best_of_n_policy_is_named_in_its_spec_and_replays(tmp_path: Path, hch_home: Path) -> None:
     import asyncio
 
-    from hch.spec import BestOfNSpec, RunSpec, TaskSpec, build_model
+    from hch.app.spec import BestOfNSpec, RunSpec, TaskSpec, build_model
 
     task = find_task("wildcard")
     case = task.generate(random.Random(2), 32)

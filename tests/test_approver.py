@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from hch.app.replay import offline_model, replay_transcript
+from hch.app.spec import ApprovalSpec, RunSpec, TaskSpec, build_model
 from hch.errors import UsageError
 from hch.executor import run_question
-from hch.replay import offline_model, replay_transcript
-from hch.spec import ApprovalSpec, RunSpec, TaskSpec, build_model
 from hch.tasks import find_task
 from operators.approval.approver import UNCERTAIN, parse_rating, parse_rating_question, rating_question
 from tests.audit_helpers import hch

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from hch.app.replay import offline_model, replay_transcript
 from hch.llm.settings import LLMSettings
-from hch.replay import offline_model, replay_transcript
 from hch.testing import FaultConfig, FaultServer
 from operators.dataset import DatasetWriter, open_dataset, verify_dataset
 from operators.debate.free import cut_words, mark_quotes

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hch.replay import offline_model, replay_transcript
+from hch.app.replay import offline_model, replay_transcript
 from hch.tasks import find_task
 from operators.dataset import Dataset, DatasetWriter, open_dataset, verify_dataset
 from operators.debate.runner import DebateExample, DebateSummary, run_debates, task_debates

@@ -179,7 +179,7 @@ async def test_siblings_run_concurrently(tmp_path: Path) -> None:
 
     class Barrier:
         name = "barrier"
-        depth = 0
+        level = 0
 
         async def answer(self, node: Node) -> str:
             nonlocal active, peak
@@ -207,7 +207,7 @@ async def test_an_error_in_one_branch_stops_the_tree_and_leaves_no_task(tmp_path
 
     class FailsOnce:
         name = "fails-once"
-        depth = 0
+        level = 0
 
         async def answer(self, node: Node) -> str:
             started.append(node.question)
@@ -238,7 +238,7 @@ async def test_cancelling_a_run_leaves_no_task_and_a_complete_prefix(tmp_path: P
 
     class Quick:
         name = "quick-leaf"
-        depth = 0
+        level = 0
 
         async def answer(self, node: Node) -> str:
             return await (leaf.answer(node) if node.question.startswith("slow") else asyncio.sleep(0, "7"))
@@ -263,7 +263,7 @@ async def test_cancelling_a_run_leaves_no_task_and_a_complete_prefix(tmp_path: P
 
 async def test_levels_follow_amplification_depth(tmp_path: Path) -> None:
     model = hch_tree(RandomOverseer(), CountingLeaf(), 3)
-    assert model.depth == 3
+    assert model.level == 3
     await run_question(model, "abc", transcript=tmp_path / "t.jsonl")
     starts = [e for e in read_transcript(tmp_path / "t.jsonl").events if isinstance(e, NodeStart)]
     assert starts[0].level == 3 and starts[0].worker == "random-overseer"
@@ -275,7 +275,7 @@ def test_overseer_by_distance_from_root() -> None:
     top, rest = RandomOverseer(name="top"), RandomOverseer(name="rest")
     model = hch_tree(rest, CountingLeaf(), 3, overseer_at=lambda d: top if d == 0 else rest)
     names = []
-    while model.depth > 0:
+    while model.level > 0:
         names.append(model.name)
         model = model.model  # type: ignore[attr-defined]
     assert names == ["top", "rest", "rest"]

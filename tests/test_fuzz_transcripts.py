@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from hch.app.replay import replay_transcript, resume_run, spec_of
+from hch.app.spec import build_model
 from hch.errors import UsageError
-from hch.replay import replay_transcript, resume_run, spec_of
-from hch.spec import build_model
 from tests.audit_helpers import task_run, task_spec
 from transcripts.reader import TranscriptError, read_transcript
 from transcripts.verify import verify_transcript

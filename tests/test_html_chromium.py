@@ -24,9 +24,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
 from hch import Node, Workspace, hch_tree, run_question
+from hch.app.spec import RunSpec, build_model
 from hch.llm.client import LLMClient
 from hch.llm.settings import LLMSettings
-from hch.spec import RunSpec, build_model
 from hch.testing import BranchingPolicy, FaultConfig, FaultServer
 from tests.audit_helpers import hch
 from tests.test_views import NASTY
@@ -50,7 +50,7 @@ class Branching:
 @dataclass
 class Leaf:
     name: str = "leaf-model"
-    depth: int = 0
+    level: int = 0
 
     async def answer(self, node: Node) -> str:
         return f"leaf answer {node.question.count('/')}:{node.question.rsplit('/', 3)[-3:]}"

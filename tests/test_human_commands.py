@@ -97,17 +97,34 @@ def test_augmented_mode_accepts_a_draft() -> None:
     assert isinstance(parse_command("ok"), Hint)  # no draft in direct mode
 
 
-def test_approval_mode() -> None:
-    assert parse_command("y", mode="approval") == Accept()
-    assert parse_command("ok", mode="approval") == Accept()
-    assert parse_command("n too vague", mode="approval") == Reject("too vague")
-    assert parse_command("reject  too vague ", mode="approval") == Reject("too vague")
-    no_reason = parse_command("n", mode="approval")
+def test_review_mode() -> None:
+    assert parse_command("y", mode="review") == Accept()
+    assert parse_command("ok", mode="review") == Accept()
+    assert parse_command("n too vague", mode="review") == Reject("too vague")
+    assert parse_command("reject  too vague ", mode="review") == Reject("too vague")
+    no_reason = parse_command("n", mode="review")
     assert isinstance(no_reason, Hint) and "say why" in no_reason.message
-    assert isinstance(parse_command("ask x", mode="approval"), Hint)
-    assert isinstance(parse_command("", mode="approval"), Hint)
-    assert parse_command("?", mode="approval") == Help()
-    assert parse_command("note hmm", mode="approval") == Note("hmm")
+    assert isinstance(parse_command("ask x", mode="review"), Hint)
+    assert isinstance(parse_command("", mode="review"), Hint)
+    assert parse_command("?", mode="review") == Help()
+    assert parse_command("note hmm", mode="review") == Note("hmm")
+
+
+def test_review_mode_former_name_is_explained_and_still_read_from_transcripts() -> None:
+    from hch.app.spec import RunSpec
+    from hch.errors import UsageError
+    from hch.human.build import check_mode
+    from hch.human.commands import recorded_mode
+
+    assert check_mode("review") == "review"
+    former = r"--mode 'approval' \(now called review\): choose one of direct, augmented, review"
+    with pytest.raises(UsageError, match=former):
+        check_mode("approval")
+    # A header written before the rename still builds the same run ...
+    assert RunSpec(question="q", depth=1, human_mode="approval").human_mode == "review"  # type: ignore[arg-type]
+    # ... and a person's input request hashes the word it was recorded under, so its input is found.
+    assert recorded_mode("review") == "approval"
+    assert recorded_mode("augmented") == "augmented"
 
 
 def test_help_lists_every_command() -> None:
@@ -117,8 +134,8 @@ def test_help_lists_every_command() -> None:
     leaf = help_text(leaf=True)
     assert "ask Q" not in leaf and "answer TEXT" in leaf
     assert "ok" in help_text(mode="augmented")
-    approval = help_text(mode="approval")
-    assert "n REASON" in approval and "y" in approval
+    review = help_text(mode="review")
+    assert "n REASON" in review and "y" in review
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,13 @@ import httpx2
 import pytest
 
 from hch import hch_tree
+from hch.app.replay import NetworkGuard, replay_transcript
 from hch.executor import run_question
 from hch.human import HumanOverseer
 from hch.human.build import human_tree
 from hch.human.drafter import LLMDrafter
 from hch.llm import LLMClient, LLMSettings
 from hch.llm.overseer import LLMBaseModel, LLMOverseer
-from hch.replay import NetworkGuard, replay_transcript
 from hch.testing import FaultConfig, FaultServer
 from tests.human_helpers import scripted_console, timed_console, tree_policy
 from transcripts.events import HumanInput, ModelCall, NodeAnswer
@@ -102,11 +102,11 @@ async def test_augmented_mode_with_the_llm_drafting(server: FaultServer, tmp_pat
     assert "LLM draft: ask z part 1? | z part 2?" in inputs[0].shown
 
 
-async def test_approval_mode_rejection_reaches_the_llm(server: FaultServer, tmp_path: Path) -> None:
+async def test_review_mode_rejection_reaches_the_llm(server: FaultServer, tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"
     console, _ = scripted_console(["n only one part please", "y", "y"])
     async with client_for(server) as client:
-        person = HumanOverseer(console, mode="approval", drafter=LLMDrafter(client))
+        person = HumanOverseer(console, mode="review", drafter=LLMDrafter(client))
         model = hch_tree(person, LLMBaseModel(client), 1)
         result = await run_question(model, "Split: z", transcript=path)
     assert result.answer == "ans(z as told (only one part please)?)"

@@ -25,7 +25,7 @@ from transcripts.reader import read_transcript
 
 
 async def run(model: Model, path: Path, question: str = "root question", budget: int | None = None) -> str:
-    spec = {"question": question, "depth": model.depth, "budget": budget}
+    spec = {"question": question, "depth": model.level, "budget": budget}
     result = await run_question(model, question, transcript=path, budget=budget, settings={"spec": spec})
     return result.answer
 
@@ -55,7 +55,7 @@ async def test_person_asks_two_subquestions_and_answers(tmp_path: Path) -> None:
 
 
 async def test_replay_feeds_recorded_input_back_without_a_terminal(tmp_path: Path) -> None:
-    from hch.replay import replay_transcript
+    from hch.app.replay import replay_transcript
 
     console, _ = scripted_console(["ask What is a? | What is bb?", "note careful", "answer", "two", "lines", "."])
     path = tmp_path / "run.jsonl"
@@ -245,11 +245,11 @@ async def test_augmented_mode_accept_edit_replace(tmp_path: Path) -> None:
     assert read_transcript(path).events[0].worker == "human+fake-llm (augmented)"  # type: ignore[union-attr]
 
 
-async def test_approval_mode_rejection_makes_the_llm_retry_with_the_reason(tmp_path: Path) -> None:
+async def test_review_mode_rejection_makes_the_llm_retry_with_the_reason(tmp_path: Path) -> None:
     drafter = ScriptedDrafter([Step(answer="lazy"), Step(subquestions=("What is a?",)), Step(answer="from a")])
     console, _ = scripted_console(["n", "n too lazy, look it up", "y", "y"])
     path = tmp_path / "run.jsonl"
-    model = hch_tree(HumanOverseer(console, mode="approval", drafter=drafter), CountingLeaf(), 1)
+    model = hch_tree(HumanOverseer(console, mode="review", drafter=drafter), CountingLeaf(), 1)
     assert await run(model, path) == "from a"
     assert drafter.told[1] == [(Step(answer="lazy"), "too lazy, look it up")]
     assert drafter.told[2] == []  # a new step starts with no rejections
@@ -259,7 +259,7 @@ async def test_approval_mode_rejection_makes_the_llm_retry_with_the_reason(tmp_p
 
 
 async def test_resume_does_not_ask_again_what_was_answered(tmp_path: Path) -> None:
-    from hch.replay import resume_run
+    from hch.app.replay import resume_run
 
     console, _ = scripted_console(["ask What is a? | What is bb?", "note half way"])  # then input ends
     path = tmp_path / "run.jsonl"

@@ -344,7 +344,7 @@ def test_augmented_mode_at_a_terminal(terminals: list[Tmux], hch_home: Path, tmp
     assert proc.returncode == 0 and proc.stdout.startswith("identical"), proc.stdout + proc.stderr
 
 
-def test_approval_mode_at_a_terminal(terminals: list[Tmux], hch_home: Path, tmp_path: Path, llm: FaultServer) -> None:
+def test_review_mode_at_a_terminal(terminals: list[Tmux], hch_home: Path, tmp_path: Path, llm: FaultServer) -> None:
     path = tmp_path / "run.jsonl"
     t = start(
         terminals,
@@ -356,7 +356,7 @@ def test_approval_mode_at_a_terminal(terminals: list[Tmux], hch_home: Path, tmp_
         "--overseer",
         "human",
         "--mode",
-        "approval",
+        "review",
         "--transcript",
         str(path),
         **llm_env(llm),

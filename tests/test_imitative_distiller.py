@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hch.app.spec import DistilledSpec
 from hch.llm.settings import LLMSettings
-from hch.spec import DistilledSpec
 from hch.testing import FaultConfig, FaultServer
 from operators.batch import open_batch
 from operators.dataset import Dataset

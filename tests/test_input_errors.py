@@ -74,9 +74,9 @@ def test_a_transcript_path_that_exists_is_refused(hch_home: Path, tmp_path: Path
 
 
 async def test_the_library_refuses_them_too(tmp_path: Path) -> None:
+    from hch.app.spec import build_model
     from hch.errors import UsageError
     from hch.executor import run_question
-    from hch.spec import build_model
     from tests.audit_helpers import task_spec
 
     model = build_model(task_spec())

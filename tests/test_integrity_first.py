@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hch.integrity import UnverifiedTranscript
-from hch.replay import live_model, offline_model, replay_transcript, resume_run
+from hch.app.integrity import UnverifiedTranscript
+from hch.app.replay import live_model, offline_model, replay_transcript, resume_run
 from tests.audit_helpers import edit_line, hch, lines_of, one_line_error, task_run, task_spec, write_lines
 from transcripts.reader import read_transcript
 from transcripts.verify import verify_transcript

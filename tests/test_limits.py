@@ -10,9 +10,9 @@ import pytest
 from rich.console import Console
 
 from hch import UsageError, Workspace, hch_tree, run_question
-from hch.evaluate import instances
+from hch.app.evaluate import instances
+from hch.app.replay import replay_transcript
 from hch.limits import MAX_BUDGET, MAX_DEPTH, MAX_INSTANCES, MAX_SIZE, MAX_SUBQUESTIONS
-from hch.replay import replay_transcript
 from hch.tasks import find_task
 from hch.testing.models import CountingLeaf
 from tests.test_cli_tasks import hch, one_line_error

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hch import hch_tree, run_question
+from hch.app.spec import RunSpec, build_model, needs_llm
 from hch.executor import RunResult
 from hch.llm.overseer import (
     STRUCTURED_OUTPUTS,
@@ -25,7 +26,6 @@ from hch.llm.overseer import (
 )
 from hch.llm.prompts import DEFAULT_PROMPTS, Limits, Prompts
 from hch.llm.replies import Unparseable, clean_subquestions, parse_reply
-from hch.spec import RunSpec, build_model, needs_llm
 from hch.testing import ChatCall, ScriptedChat
 from transcripts import read_transcript
 from transcripts.events import Ask, NodeAnswer, RunEnd
@@ -401,7 +401,7 @@ async def test_build_model_builds_an_llm_tree_for_free_text(tmp_path: Path) -> N
         build_model(spec)
     client = FakeLLMClient(protocol(asks=1), settings=type("S", (), {"model": "m"})())
     model = build_model(spec, llm=client)  # type: ignore[arg-type]
-    assert model.depth == 2 and model.name == "llm:m"
+    assert model.level == 2 and model.name == "llm:m"
     result = await run_question(model, spec.question, transcript=tmp_path / "t.jsonl")
     assert result.nodes == 3
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hch.evaluate import instances
+from hch.app.evaluate import instances
+from hch.app.spec import RunSpec, TaskSpec, build_model
 from hch.llm.settings import LLMSettings
 from hch.node import Node
 from hch.protocols import Model
-from hch.spec import RunSpec, TaskSpec, build_model
 from hch.tasks import find_task
 from hch.testing.fault_server import FaultConfig, FaultServer
 from operators.batch import open_batch, run_batch
@@ -95,8 +95,8 @@ class Counting:
         return self.inner.name
 
     @property
-    def depth(self) -> int:
-        return self.inner.depth
+    def level(self) -> int:
+        return self.inner.level
 
     async def answer(self, node: Node) -> str:
         import asyncio

@@ -8,8 +8,8 @@ from typing import ClassVar
 
 import pytest
 
-from hch.evaluate import instances
-from hch.spec import RunSpec, TaskSpec
+from hch.app.evaluate import instances
+from hch.app.spec import RunSpec, TaskSpec
 from hch.tasks import find_task
 from operators.batch import run_batch
 from operators.dataset import (

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from hch.app.evaluate import instances
 from hch.errors import UsageError
-from hch.evaluate import instances
 from hch.tasks import find_task
 from operators.questions import question_set
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from hch.app.replay import offline_model, replay_transcript
+from hch.app.spec import RunSpec, TaskSpec, build_model
 from hch.errors import UsageError
 from hch.executor import run_question
 from hch.llm.settings import LLMSettings
-from hch.replay import offline_model, replay_transcript
-from hch.spec import RunSpec, TaskSpec, build_model
 from hch.tasks import ALL_TASKS, find_task
 from hch.tasks.base import parse_answer
 from operators.proposals import _SampleOf, proposal_specs, wrong_value

@@ -13,12 +13,12 @@ import httpx2
 import pytest
 
 from hch import Amp, Model, Node, Overseer, Workspace, hch_tree
+from hch.app.replay import NetworkGuard, llm_settings_of, replay_transcript, spec_of
+from hch.app.spec import build_model
 from hch.executor import run_question
 from hch.llm.client import LLMClient
 from hch.llm.overseer import LLMBaseModel, LLMOverseer
 from hch.llm.prompts import DEFAULT_PROMPTS
-from hch.replay import NetworkGuard, llm_settings_of, replay_transcript, spec_of
-from hch.spec import build_model
 from hch.tasks import lookup
 from hch.testing import BranchingPolicy, FaultConfig, FaultServer
 from tests.audit_helpers import (
@@ -135,7 +135,7 @@ class SharedLeafOverseer:
 @dataclass
 class RecordedLeaf:
     name: str = "leaf"
-    depth: int = 0
+    level: int = 0
 
     async def answer(self, node: Node) -> str:
         return await lookup(node, node.question, lambda: node.question.upper())

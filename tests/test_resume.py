@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hch.replay import live_model, resume_run
+from hch.app.replay import live_model, resume_run
 from hch.testing import BranchingPolicy, FaultConfig, FaultServer, request_key
 from tests.audit_helpers import (
     ROOT,

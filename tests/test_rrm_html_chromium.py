@@ -7,8 +7,8 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from hch.app.spec import RRMSpec, RunSpec, TaskSpec, build_model
 from hch.executor import run_question
-from hch.spec import RRMSpec, RunSpec, TaskSpec, build_model
 from operators.rrm.comparison import comparison_question
 from tests.audit_helpers import hch
 from tests.test_html_chromium import browser  # noqa: F401  (the headless Chromium fixture)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from hch.app.replay import offline_model, replay_transcript
+from hch.app.spec import RRMSpec, RunSpec, TaskSpec, build_model
 from hch.executor import run_question
-from hch.replay import offline_model, replay_transcript
-from hch.spec import RRMSpec, RunSpec, TaskSpec, build_model
 from hch.tasks import find_task
 from operators.batch import open_batch
 from operators.dataset import open_dataset, verify_dataset

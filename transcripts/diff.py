@@ -44,7 +44,7 @@ _CALLS = ("oracle_call", "model_call", "human_input")
 
 
 @dataclass(frozen=True)
-class Step:
+class Action:
     """One comparable thing a node did."""
 
     kind: str
@@ -63,75 +63,77 @@ def _short(text: str | None, limit: int = 160) -> str:
     return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
 
 
-def step_of(event: Event) -> tuple[str, Step] | None:
+def step_of(event: Event) -> tuple[str, Action] | None:
     """The node an event belongs to and the step it records (None: not a step)."""
     if isinstance(event, NodeStart):
         key = (event.question, event.parent_id, event.level, event.budget, event.worker)
         text = (
             f"question {_short(event.question)} worked by {event.worker} (level {event.level}, budget {event.budget})"
         )
-        return event.node_id, Step("start", key, text, event.seq)
+        return event.node_id, Action("start", key, text, event.seq)
     if isinstance(event, Reuse):
         text = f"question {_short(event.question)} reused the answer of node {event.source_id}"
-        return event.child_id, Step("reuse", (event.question, event.node_id, event.source_id), text, event.seq)
+        return event.child_id, Action("reuse", (event.question, event.node_id, event.source_id), text, event.seq)
     if isinstance(event, Refusal):
         text = f"question {_short(event.question)} refused: {event.reason}"
-        return event.child_id, Step("refusal", (event.question, event.node_id, event.reason), text, event.seq)
+        return event.child_id, Action("refusal", (event.question, event.node_id, event.reason), text, event.seq)
     if isinstance(event, Ask):
         text = "asked " + ", ".join(_short(q, 80) for q in event.questions)
-        return event.node_id, Step("ask", tuple(event.questions), text, event.seq)
+        return event.node_id, Action("ask", tuple(event.questions), text, event.seq)
     if isinstance(event, OracleCall):
         text = f"oracle lookup {_short(event.question)} -> {_short(event.answer)}"
-        return event.node_id, Step("oracle_call", (event.question, event.answer), text, event.seq)
+        return event.node_id, Action("oracle_call", (event.question, event.answer), text, event.seq)
     if isinstance(event, ModelCall):
         if event.error is not None:
             text = f"{event.purpose} model call {event.request_hash[:12]} failed: {event.error}"
         else:
             text = f"{event.purpose} model call {event.request_hash[:12]} -> {_short(event.response)}"
         call_key = (event.purpose, event.request_hash, event.response, event.error)
-        return event.node_id, Step("model_call", call_key, text, event.seq)
+        return event.node_id, Action("model_call", call_key, text, event.seq)
     if isinstance(event, HumanInput):
         text = f"person shown {_short(event.prompt, 60)} typed {_short(event.typed)}"
-        return event.node_id, Step("human_input", (event.request_hash, event.typed), text, event.seq)
+        return event.node_id, Action("human_input", (event.request_hash, event.typed), text, event.seq)
     if isinstance(event, DebateTurn):
         text = f"debate turn {event.turn}: {event.debater} {event.move} {_short(event.text)}"
-        return event.node_id, Step("debate_turn", (event.turn, event.debater, event.move, event.text), text, event.seq)
+        return event.node_id, Action(
+            "debate_turn", (event.turn, event.debater, event.move, event.text), text, event.seq
+        )
     if isinstance(event, DebateVerdict):
         text = f"verdict: winner {event.winner} ({_short(event.reason, 80)})"
-        return event.node_id, Step("debate_verdict", (event.winner, event.rewards, event.fact), text, event.seq)
+        return event.node_id, Action("debate_verdict", (event.winner, event.rewards, event.fact), text, event.seq)
     if isinstance(event, NodeAnswer):
         text = f"answer {_short(event.answer)} (spent {event.spent})"
-        return event.node_id, Step("answer", (event.answer, event.spent), text, event.seq)
+        return event.node_id, Action("answer", (event.answer, event.spent), text, event.seq)
     if isinstance(event, Approval):
         text = f"approval {event.approval:g} ({event.verdict}) of {_short(event.candidate)}"
         verdict = (event.question, event.candidate, event.approval, event.verdict, event.overseer_answer)
-        return event.node_id, Step("approval", verdict, text, event.seq)
+        return event.node_id, Action("approval", verdict, text, event.seq)
     if isinstance(event, Feedback):
         text = f"feedback prefers {event.preferred} ({event.basis})"
         choice = (event.question, event.answer_a, event.answer_b, event.preferred, event.basis)
-        return event.node_id, Step("feedback", choice, text, event.seq)
+        return event.node_id, Action("feedback", choice, text, event.seq)
     if isinstance(event, RewardScores):
         text = f"reward scores: chose #{event.chosen} of {len(event.candidates)}"
         scored = (event.question, tuple(event.candidates), tuple(event.scores), event.chosen, event.reward_model)
-        return event.node_id, Step("reward_scores", scored, text, event.seq)
+        return event.node_id, Action("reward_scores", scored, text, event.seq)
     if isinstance(event, NodeError):
         text = f"error {event.error_type}: {event.message}"
-        return event.node_id, Step("error", (event.error_type, event.message), text, event.seq)
+        return event.node_id, Action("error", (event.error_type, event.message), text, event.seq)
     return None
 
 
-def node_steps(events: list[Event]) -> dict[str, list[Step]]:
+def node_steps(events: list[Event]) -> dict[str, list[Action]]:
     """Each node's steps in order; calls made between two other steps are
     sorted, since a node may make several calls concurrently."""
-    raw: dict[str, list[Step]] = defaultdict(list)
+    raw: dict[str, list[Action]] = defaultdict(list)
     for event in events:
         found = step_of(event)
         if found is not None:
             raw[found[0]].append(found[1])
-    out: dict[str, list[Step]] = {}
+    out: dict[str, list[Action]] = {}
     for node_id, steps in raw.items():
-        ordered: list[Step] = []
-        block: list[Step] = []
+        ordered: list[Action] = []
+        block: list[Action] = []
         for step in steps:
             if step.kind in _CALLS:
                 block.append(step)
@@ -231,7 +233,7 @@ class RunDiff:
         return out
 
 
-def _question(steps: list[Step]) -> str:
+def _question(steps: list[Action]) -> str:
     for s in steps:
         if s.kind in ("start", "reuse", "refusal"):
             return str(s.key[0])

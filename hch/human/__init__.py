@@ -3,7 +3,7 @@
 - :class:`HumanConsole`: the run's terminal; human nodes queue for it, and
   every input is recorded (and played back on replay and resume).
 - :class:`HumanOverseer`, :class:`HumanBaseModel`: a person working a node,
-  directly, or in augmented / approval mode with an LLM :class:`Drafter`.
+  directly, or in augmented / review mode with an LLM :class:`Drafter`.
 - :mod:`hch.human.commands`: what can be typed at a prompt (``?`` lists it).
 """
 

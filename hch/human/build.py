@@ -12,7 +12,7 @@ answered by the base model M0. A person works:
 
 ``--mode`` says how a person works an overseer node: ``direct`` (alone),
 ``augmented`` (an LLM drafts each step; the person takes, edits or replaces
-it) or ``approval`` (an LLM works the node; the person approves or rejects
+it) or ``review`` (an LLM works the node; the person approves or rejects
 each step). Leaves a person answers are always worked directly.
 """
 
@@ -23,7 +23,7 @@ from typing import Protocol
 
 from hch.amp import hch_tree
 from hch.errors import UsageError
-from hch.human.commands import MODES, Mode
+from hch.human.commands import FORMER_NAMES, MODES, Mode
 from hch.human.console import HumanConsole
 from hch.human.session import Drafter
 from hch.human.workers import HumanBaseModel, HumanOverseer
@@ -55,10 +55,12 @@ def parse_depths(text: str, depth: int) -> list[int]:
 
 
 def check_mode(mode: str) -> Mode:
+    """The mode named ``mode``; a one-line UsageError naming the choices otherwise."""
     for known in MODES:
         if mode == known:
             return known
-    raise UsageError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
+    now = f" (now called {FORMER_NAMES[mode]})" if mode in FORMER_NAMES else ""
+    raise UsageError(f"--mode {mode!r}{now}: choose one of {', '.join(MODES)}")
 
 
 def human_depths_of(overseer: str, human_depths: Sequence[int], depth: int) -> set[int]:

@@ -18,7 +18,7 @@ The commands are few, and ``?`` lists them::
     ?                     this help
 
 In augmented mode (the LLM drafts, the person decides) ``ok`` accepts the
-draft and ``edit`` edits it; any other command replaces it. In approval mode
+draft and ``edit`` edits it; any other command replaces it. In review mode
 (the LLM works the node) ``y`` approves the proposed step and ``n REASON``
 rejects it, and the LLM tries again with the reason.
 """
@@ -30,11 +30,26 @@ from typing import Literal
 
 from hch.step import Step
 
-Mode = Literal["direct", "augmented", "approval"]
+Mode = Literal["direct", "augmented", "review"]
 """How a person works a node: alone, accepting or editing an LLM's drafts, or
-approving or rejecting each step an LLM takes."""
+reviewing each step an LLM takes (approving or rejecting it). Named apart from
+approval-based amplification (:mod:`operators.approval`), which is something else."""
 
-MODES: tuple[Mode, ...] = ("direct", "augmented", "approval")
+MODES: tuple[Mode, ...] = ("direct", "augmented", "review")
+
+FORMER_NAMES: dict[str, Mode] = {"approval": "review"}
+"""Modes by the name they had before: transcripts written then record it."""
+
+
+def recorded_mode(mode: Mode) -> str:
+    """The mode as a person's input request records it (and so hashes it).
+
+    Review mode was called ``approval`` when the first transcripts were written,
+    and a request's hash is how replay finds the recorded input: keeping the
+    recorded word keeps those transcripts replaying.
+    """
+    return "approval" if mode == "review" else mode
+
 
 END_OF_BLOCK = "."
 """A line holding only this ends a multi-line entry."""
@@ -87,12 +102,12 @@ class Help:
 
 @dataclass(frozen=True)
 class Accept:
-    """Take the LLM's draft (augmented mode) or approve its step (approval mode)."""
+    """Take the LLM's draft (augmented mode) or approve its step (review mode)."""
 
 
 @dataclass(frozen=True)
 class Reject:
-    """Reject the LLM's proposed step, saying why (approval mode)."""
+    """Reject the LLM's proposed step, saying why (review mode)."""
 
     reason: str
 
@@ -156,7 +171,7 @@ def parse_command(line: str, *, mode: Mode = "direct", leaf: bool = False, has_d
     """
     text = line.strip()
     if not text:
-        if mode == "approval":
+        if mode == "review":
             return Hint("nothing typed: y approves the step, n REASON rejects it (? for help)")
         if mode == "augmented" and has_draft:
             return Hint("nothing typed: ok takes the draft, edit changes it, or type your own command (? for help)")
@@ -166,8 +181,8 @@ def parse_command(line: str, *, mode: Mode = "direct", leaf: bool = False, has_d
     name = _ALIASES.get(word.lower())
     if name is None:
         return Hint(_unknown(word, mode, leaf))
-    if mode == "approval":
-        return _parse_approval(name, rest)
+    if mode == "review":
+        return _parse_review(name, rest)
     if name == "help":
         return Help()
     if name == "show":
@@ -215,7 +230,7 @@ def _parse_edit(rest: str, mode: Mode, has_draft: bool) -> Command:
     return Hint(f"edit what? edit notes, or edit answer (not {rest!r})")
 
 
-def _parse_approval(name: str, rest: str) -> Command:
+def _parse_review(name: str, rest: str) -> Command:
     if name == "accept":
         return Accept()
     if name == "reject":
@@ -230,12 +245,12 @@ def _parse_approval(name: str, rest: str) -> Command:
         return Note(rest or None)
     if name == "edit" and rest.lower() in ("", "notes", "note", "scratchpad"):
         return Edit("notes")
-    return Hint("in approval mode the LLM works the node: y approves its step, n REASON rejects it (? for help)")
+    return Hint("in review mode the LLM works the node: y approves its step, n REASON rejects it (? for help)")
 
 
 def _unknown(word: str, mode: Mode, leaf: bool) -> str:
     shown = word if len(word) <= 20 else word[:17] + "..."
-    if mode == "approval":
+    if mode == "review":
         return f"unknown command {shown!r}: y approves the step, n REASON rejects it (? for help)"
     if leaf:
         return f"unknown command {shown!r}: answer TEXT answers this question (? for help)"
@@ -244,7 +259,7 @@ def _unknown(word: str, mode: Mode, leaf: bool) -> str:
 
 def help_text(*, mode: Mode = "direct", leaf: bool = False) -> str:
     """The command list for a node's prompt (what ``?`` shows)."""
-    if mode == "approval":
+    if mode == "review":
         lines = [
             ("y", "approve the LLM's step (it is carried out)"),
             ("n REASON", "reject it: the LLM tries again and is shown REASON"),

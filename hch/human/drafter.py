@@ -1,4 +1,4 @@
-"""An LLM drafting steps for a person (augmented mode) or proposing them for approval.
+"""An LLM drafting steps for a person (augmented mode) or proposing them for review.
 
 It speaks the LLM overseer's protocol through the same
 :class:`~hch.llm.overseer.Caller` (conversations, parsing, one ``repair``

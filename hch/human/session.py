@@ -11,7 +11,7 @@ Three modes (see :mod:`hch.human.commands`):
 - ``direct``: the person decomposes and answers;
 - ``augmented``: a :class:`Drafter` (an LLM) drafts each step, the person
   takes it (``ok``), edits it, or types their own;
-- ``approval``: the drafter works the node and the person approves (``y``) or
+- ``review``: the drafter works the node and the person approves (``y``) or
   rejects (``n REASON``) each step; a rejected step is drafted again with the
   reasons shown to the drafter.
 
@@ -48,6 +48,7 @@ from hch.human.commands import (
     as_command,
     help_text,
     parse_command,
+    recorded_mode,
 )
 from hch.human.console import HumanConsole, Via
 from hch.node import Node
@@ -58,7 +59,7 @@ from transcripts.events import Event, NodeAnswer, NodeError, Reuse
 
 
 class Drafter(Protocol):
-    """Drafts a node's next step (an LLM, in augmented and approval modes)."""
+    """Drafts a node's next step (an LLM, in augmented and review modes)."""
 
     @property
     def name(self) -> str: ...
@@ -125,7 +126,7 @@ class NodeSession:
         return {
             "direct": "you are the overseer",
             "augmented": "the LLM drafts, you decide",
-            "approval": "the LLM works it, you approve each step",
+            "review": "the LLM works it, you approve each step",
         }[self.mode]
 
     def bounds_line(self) -> str:
@@ -164,7 +165,7 @@ class NodeSession:
             out.show(None, "[bold]notes[/]")
             for line in self.notes:
                 out.show(None, f"  {escape(line)}")
-        if self.rejected and self.mode == "approval":
+        if self.rejected and self.mode == "review":
             out.show(None, "[bold]rejected so far for this step[/]")
             for step, reason in self.rejected:
                 out.show(None, f"  - {escape(_short(as_command(step), 60))}: {escape(reason)}")
@@ -204,7 +205,7 @@ class NodeSession:
         pending = sum(1 for s in self.subs if s.status == "pending")
         if pending:
             tags.append(f"{pending} pending")
-        if self.mode == "approval":
+        if self.mode == "review":
             tags.append("approve?")
         elif self.draft is not None:
             tags.append("draft")
@@ -218,7 +219,8 @@ class NodeSession:
     async def _input(
         self, kind: str, *, via: Via = "line", extra: dict[str, Any] | None = None, initial: str = ""
     ) -> str:
-        request: dict[str, Any] = {"level": self.node.level, "mode": self.mode, "step": self._step, **(extra or {})}
+        mode = recorded_mode(self.mode)
+        request: dict[str, Any] = {"level": self.node.level, "mode": mode, "step": self._step, **(extra or {})}
         self._step += 1
         prompt = self._prompt if via == "line" else kind
         return await self.console.input(self, kind=kind, request=request, prompt=prompt, via=via, initial=initial)
@@ -229,7 +231,7 @@ class NodeSession:
         """Work the node until the person (or the approved LLM) answers it."""
         loop = asyncio.get_running_loop()
         self._failure = loop.create_future()
-        work = asyncio.ensure_future(self._approval_loop() if self.mode == "approval" else self._loop())
+        work = asyncio.ensure_future(self._review_loop() if self.mode == "review" else self._loop())
         try:
             either: set[asyncio.Future[Any]] = {work, self._failure}
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
@@ -345,9 +347,9 @@ class NodeSession:
         self.console.release(self)
         return text.strip()
 
-    # -- approval mode -------------------------------------------------------
+    # -- review mode ---------------------------------------------------------
 
-    async def _approval_loop(self) -> str:
+    async def _review_loop(self) -> str:
         while True:
             self.draft = await self._propose()
             self._show_draft()
@@ -356,7 +358,7 @@ class NodeSession:
                 typed = await self._input(
                     "approve", extra={"proposal": as_command(self.draft), "rejections": [r for _, r in self.rejected]}
                 )
-                command = parse_command(typed, mode="approval")
+                command = parse_command(typed, mode="review")
                 if isinstance(command, Accept):
                     decided = True
                 elif isinstance(command, Reject):

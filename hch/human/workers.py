@@ -12,7 +12,7 @@ from hch.workspace import Workspace
 class HumanOverseer:
     """An :class:`~hch.protocols.Overseer` worked by a person at the run's terminal.
 
-    In ``augmented`` and ``approval`` mode a ``drafter`` (an LLM) drafts or
+    In ``augmented`` and ``review`` mode a ``drafter`` (an LLM) drafts or
     proposes each step (see :mod:`hch.human.session`).
     """
 
@@ -37,7 +37,7 @@ class HumanOverseer:
 class HumanBaseModel:
     """A :class:`~hch.protocols.Model` of depth 0: a person answers the question without help."""
 
-    depth = 0
+    level = 0
 
     def __init__(self, console: HumanConsole) -> None:
         self.console = console

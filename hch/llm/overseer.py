@@ -322,7 +322,7 @@ def quote_answers(prompts: Prompts, exchanges: list[tuple[str, str]]) -> str:
 class LLMBaseModel:
     """The base model M0: an LLM answering directly, without subquestions (depth 0)."""
 
-    depth = 0
+    level = 0
 
     def __init__(
         self,

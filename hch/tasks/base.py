@@ -169,7 +169,7 @@ class LookupOracle(Generic[Q]):
 
     name: str
     rules: Rules[Q]
-    depth: int = 0
+    level: int = 0
 
     async def answer(self, node: Node) -> str:
         query = self.rules.parse(node.question)

@@ -30,7 +30,7 @@ class CountingLeaf:
     """Seconds each answer takes (an ``asyncio.sleep``: a stand-in for a model's latency)."""
     calls: Counter[str] = field(default_factory=Counter)
     name: str = "counting-leaf"
-    depth: int = 0
+    level: int = 0
 
     async def answer(self, node: Node) -> str:
         self.calls[node.question] += 1
@@ -49,7 +49,7 @@ class FunctionModel:
 
     function: Callable[[Node], str | Awaitable[str]]
     name: str = "function-model"
-    depth: int = 0
+    level: int = 0
 
     async def answer(self, node: Node) -> str:
         result = self.function(node)
@@ -113,7 +113,7 @@ class LLMLeaf:
 
     client: ChatClient
     name: str = "llm-leaf"
-    depth: int = 0
+    level: int = 0
 
     async def answer(self, node: Node) -> str:
         return await self.client.chat(node, [{"role": "user", "content": node.question}], purpose="answer")

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from hch.amp import Amp, hch_tree
+from hch.app.spec import RunSpec
 from hch.errors import UsageError
 from hch.protocols import Model, Overseer
-from hch.spec import RunSpec
 from hch.tasks import UNKNOWN, Task, find_task, lookup
 from hch.tasks.base import ProgrammaticOverseer, Rules, parse_answer
 from hch.workspace import Workspace
@@ -188,7 +188,7 @@ def build_approval_tree(spec: RunSpec, llm: LLMClient | None) -> Model:
         raise UsageError("an approval run's question must be the rating question of its question and candidate")
     if spec.depth < 1:
         raise UsageError(f"an approval is Amp(M): the rating tree needs --depth 1 or more, got {spec.depth}")
-    from hch.spec import build_model
+    from hch.app.spec import build_model
 
     # M: the tree the spec would build for the question one level down, without the approval.
     inner_spec = spec.model_copy(update={"approval": None, "depth": spec.depth - 1, "question": approval.question})

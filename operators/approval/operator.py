@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hch.app.spec import ApprovalSpec, RunSpec, TaskSpec
 from hch.errors import HCHError, UsageError
 from hch.executor import new_run_id
-from hch.spec import ApprovalSpec, RunSpec, TaskSpec
 from operators.approval.approver import rating_question
 from operators.approval.measure import ApprovalMetrics, Rating, best_of_n, by_question, measure, preference_pairs
 from operators.batch import BatchResult, open_batch, run_batch

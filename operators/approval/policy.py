@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hch.amp import Amp, hch_tree
+from hch.app.spec import ProposalSpec, RunSpec
 from hch.errors import UsageError
 from hch.protocols import Model
-from hch.spec import ProposalSpec, RunSpec
 from hch.tasks import find_task
 from hch.workspace import Workspace
 from operators.approval.approver import LLMApprover, parse_rating, rating_question, task_approval_tree
@@ -83,7 +83,7 @@ def build_best_of_n_tree(spec: RunSpec, llm: LLMClient | None) -> Model:
     samples of the LLM and an LLM approval tree. The overseer above the policy
     is the one the spec would otherwise use (the task's program, or the LLM).
     """
-    from hch.spec import build_model
+    from hch.app.spec import build_model
 
     chosen = spec.best_of_n
     assert chosen is not None

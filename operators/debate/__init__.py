@@ -11,5 +11,5 @@ the debate picks the winner (+1 to the winner, -1 to the loser).
   so each debate is one engine run (``run_question``) that ``hch replay``
   rebuilds from the :class:`~operators.debate.spec.DebateSpec` in its header.
 
-Nothing is imported here: :mod:`hch.spec` imports the spec module alone.
+Nothing is imported here: :mod:`hch.app.spec` imports the spec module alone.
 """

@@ -47,7 +47,7 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class Step:
+class Argument:
     """A stated step: the sub-claims, and what the task's rules conclude from them."""
 
     question: str
@@ -134,11 +134,11 @@ class TaskRules:
         count = len(self.facts.get("strings", {}))
         return list(range(-count, count + 1))
 
-    async def state_step(self, question: str, answer: SubAnswer) -> Step:
+    async def state_step(self, question: str, answer: SubAnswer) -> Argument:
         """The step the rules take on ``question`` when subquestions get ``answer``'s claims."""
         query = self.rules.parse(question)
         if query is None:
             raise UsageError(f"cannot parse {question!r} for task {self.task.name}")
         ws = _ClaimWorkspace(self.node, self.oracle, answer)
         conclusion = await self.rules.decompose(ws, query)
-        return Step(question, tuple(ws.claims), conclusion)
+        return Argument(question, tuple(ws.claims), conclusion)

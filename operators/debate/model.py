@@ -5,8 +5,8 @@ the moves (``debate_turn`` events), the judge's one fact check (an
 ``oracle_call``), model calls (``model_call``) and a person's verdict
 (``human_input``) are all recorded there, then the ``debate_verdict`` with the
 rewards. The root's answer is the winning answer. :func:`debate_model` builds
-it from a :class:`~hch.spec.RunSpec` whose ``debate`` is set, which is how
-``hch replay`` rebuilds a debate (see :func:`hch.spec.build_model`).
+it from a :class:`~hch.app.spec.RunSpec` whose ``debate`` is set, which is how
+``hch replay`` rebuilds a debate (see :func:`hch.app.spec.build_model`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from operators.debate.spec import DebateSpec, Side
 from transcripts.events import DebateVerdict
 
 if TYPE_CHECKING:
+    from hch.app.spec import RunSpec
     from hch.llm.client import LLMClient
-    from hch.spec import RunSpec
 
 UNDECIDED = "undecided"
 """The root's answer when the judge named no winner."""
@@ -46,7 +46,7 @@ class DebateModel:
     task: Task | None = None
     facts: dict[str, object] | None = None
     llm: LLMClient | None = None
-    depth: int = 0
+    level: int = 0
 
     @property
     def name(self) -> str:

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from hch.node import Node
 from hch.tasks.base import lookup
-from operators.debate.claims import Claim, Step, TaskRules
+from operators.debate.claims import Argument, Claim, TaskRules
 from operators.debate.record import DebateRecord, other
 from operators.debate.spec import Liar, Position
 from transcripts.events import DebateTurn
@@ -37,9 +37,9 @@ class Debater(Protocol):
 
     def root_answer(self, question: str) -> str: ...
 
-    async def state(self, question: str, claim: str) -> Step: ...
+    async def state(self, question: str, claim: str) -> Argument: ...
 
-    def dispute(self, step: Step) -> Dispute | None:
+    def dispute(self, step: Argument) -> Dispute | None:
         """The sub-claim it disputes, with its own answer (None: it disputes none)."""
         ...
 
@@ -62,10 +62,10 @@ class Honest:
     def root_answer(self, question: str) -> str:
         return self.rules.truth(question)
 
-    async def state(self, question: str, claim: str) -> Step:
+    async def state(self, question: str, claim: str) -> Argument:
         return await self.rules.state_step(question, lambda q, _i: self.rules.truth(q))
 
-    def dispute(self, step: Step) -> Dispute | None:
+    def dispute(self, step: Argument) -> Dispute | None:
         for index, sub in enumerate(step.subclaims):
             truth = self.rules.truth(sub.question)
             if sub.answer != truth:
@@ -90,7 +90,7 @@ class Lying:
     def root_answer(self, question: str) -> str:
         return self.wrong(question)
 
-    async def state(self, question: str, claim: str) -> Step:
+    async def state(self, question: str, claim: str) -> Argument:
         truth = self.rules.truth
         if self.strategy == "top":
             return await self.rules.state_step(question, lambda q, _i: truth(q))
@@ -114,7 +114,7 @@ class Lying:
                     return step
         return honest  # no lie of one sub-claim derives the claim: it contradicts itself
 
-    def dispute(self, step: Step) -> Dispute | None:
+    def dispute(self, step: Argument) -> Dispute | None:
         if self.strategy == "top" or not step.subclaims:
             return None  # it tells the truth below the root: nothing to dispute
         index = self.rng.randrange(len(step.subclaims))
@@ -192,7 +192,7 @@ def _turn(
     claim: str,
     text: str,
     *,
-    step: Step | None = None,
+    step: Argument | None = None,
 ) -> DebateTurn:
     return DebateTurn.model_validate(
         {

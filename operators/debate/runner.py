@@ -1,7 +1,7 @@
 """Many debates at once, each its own engine run, written as a dataset of debates.
 
 :func:`task_debates` and :func:`free_debates` turn an operator's questions
-(:mod:`operators.questions`) into one :class:`~hch.spec.RunSpec` per debate
+(:mod:`operators.questions`) into one :class:`~hch.app.spec.RunSpec` per debate
 (its ``debate`` set, so ``hch replay`` rebuilds it); :func:`run_debates` runs
 them concurrently through :func:`operators.batch.run_batch` (one transcript
 each, one shared model client, one shared terminal) into a dataset folder and
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hch.app.spec import RunSpec, TaskSpec
 from hch.errors import HCHError, UsageError
 from hch.human.console import HumanConsole
-from hch.spec import RunSpec, TaskSpec
 from operators.batch import failed, open_batch, run_batch
 from operators.dataset import Dataset, DatasetWriter, Example
 from operators.debate.model import debate_model

@@ -1,7 +1,7 @@
 """What a debate is, as recorded in a run's spec (``RunSpec.debate``).
 
 A :class:`DebateSpec` plus the run's question (and, for a task debate, its
-:class:`~hch.spec.TaskSpec`) is enough to run the same debate again: the
+:class:`~hch.app.spec.TaskSpec`) is enough to run the same debate again: the
 program debaters' choices come from ``seed``, every model call, fact check
 and person's input is recorded in the transcript.
 """

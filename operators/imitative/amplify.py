@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hch.app.spec import DistilledSpec, RunSpec, TaskSpec
 from hch.errors import HCHError
-from hch.spec import DistilledSpec, RunSpec, TaskSpec
 from operators.batch import Batch, BatchResult, run_batch
 from operators.dataset import Dataset, DatasetWriter, node_view
 from operators.imitative.examples import ImitationExample, Subanswer, instance_key

@@ -1,7 +1,7 @@
 """Distillers: what turns Amp(M_t)'s dataset into M_{t+1}. A Protocol, so a researcher plugs in their own.
 
 A distiller returns M_{t+1} as a run's spec names it
-(:class:`~hch.spec.DistilledSpec`), so every tree that consults it is rebuilt
+(:class:`~hch.app.spec.DistilledSpec`), so every tree that consults it is rebuilt
 by ``hch replay`` from its transcript: the built-in ones, and a model trained
 elsewhere (a LoRA adapter, a fine-tuning job) served at the run's endpoint
 under a name (``kind="endpoint"``). docs/operators.md has a complete example.
@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from hch.spec import DistilledSpec
+from hch.app.spec import DistilledSpec
 from operators.dataset import Dataset
 from operators.imitative.examples import ImitationExample
 

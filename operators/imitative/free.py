@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from hch.app.spec import DistilledSpec, RunSpec
 from hch.errors import UsageError
-from hch.spec import DistilledSpec, RunSpec
 from operators.batch import Batch, BatchResult, run_batch
 from operators.imitative.distill import Distiller, InContextDistiller
 from operators.imitative.iterate import RoundReport, amplify_round, iterate_dir, save_report, saved_settings

@@ -66,7 +66,7 @@ class InContextLearner:
     dataset: str
     retriever: Retriever
     k: int = 4
-    depth: int = 0
+    level: int = 0
 
     @property
     def name(self) -> str:

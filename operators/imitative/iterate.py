@@ -32,9 +32,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from hch.app.spec import DistilledSpec, RunSpec, TaskSpec
 from hch.errors import UsageError
 from hch.paths import hch_home
-from hch.spec import DistilledSpec, RunSpec, TaskSpec
 from hch.tasks import Instance, find_task
 from operators.batch import Batch, BatchResult, finished_result, run_batch
 from operators.dataset import open_dataset

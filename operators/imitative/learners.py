@@ -8,7 +8,7 @@ to study the amplify/distill loop without training a network. Because it only
 knows questions it saw, the questions it is trained on must be closed under
 decomposition (see :mod:`operators.imitative.iterate`).
 
-A spec names the model by dataset name and digest (:class:`hch.spec.DistilledSpec`),
+A spec names the model by dataset name and digest (:class:`hch.app.spec.DistilledSpec`),
 never by embedding the table: :func:`build_distilled` opens the dataset under
 ``$HCH_HOME/datasets``, refuses it if its examples file's sha256 is not the
 recorded one, and reads it strictly.
@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from hch.app.spec import DistilledSpec
 from hch.errors import UsageError
 from hch.node import Node
 from hch.protocols import Model
-from hch.spec import DistilledSpec
 from hch.tasks import UNKNOWN, lookup
 from operators.dataset import Dataset, DatasetError, open_dataset, sha256_file
 from operators.imitative.examples import ImitationExample, instance_key
@@ -52,7 +52,7 @@ class MemorisingLearner:
 
     dataset: str
     table: Mapping[str, str]
-    depth: int = 0
+    level: int = 0
 
     @property
     def name(self) -> str:

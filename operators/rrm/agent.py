@@ -19,9 +19,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hch.app.spec import RunSpec
 from hch.errors import UsageError
 from hch.node import Node
-from hch.spec import RunSpec
 from hch.tasks import UNKNOWN, find_task, lookup
 from operators.proposals import is_wrong_draw, sampled_proposer, wrong_value
 from operators.rrm.reward_model import RewardModel
@@ -94,7 +94,7 @@ class BestOfN:
     """Prefixed to the question the reward model sees (the task instance), so that the same
     question text about different fact tables is a different question to it."""
     name: str = "agent"
-    depth: int = 0
+    level: int = 0
 
     def prompt_of(self, question: str) -> str:
         return f"[{self.tag}] {question}" if self.tag else question

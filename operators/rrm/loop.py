@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hch.app.evaluate import instances
+from hch.app.spec import RRMSpec, RunSpec, TaskSpec
 from hch.errors import HCHError
-from hch.evaluate import instances
 from hch.human.console import HumanConsole
 from hch.protocols import Model
-from hch.spec import RRMSpec, RunSpec, TaskSpec
 from hch.tasks import find_task
 from operators.batch import Batch, BatchResult, failed, finished_result, run_batch
 from operators.dataset import DatasetWriter, Example, dataset_dir, open_dataset

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hch.app.spec import RunSpec, TaskSpec
 from hch.errors import HCHError
-from hch.spec import RunSpec, TaskSpec
 from hch.tasks import Instance, find_task
 from operators.approval.operator import is_correct
 from operators.batch import Batch, failed, run_batch

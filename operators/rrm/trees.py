@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hch.amp import Amp, hch_tree
+from hch.app.spec import RRMSpec, RunSpec
 from hch.errors import UsageError
 from hch.human.console import HumanConsole
 from hch.protocols import Model, Overseer
-from hch.spec import RRMSpec, RunSpec
 from hch.tasks import find_task
 from operators.rrm.agent import BestOfN, NoisyTaskProposer, Proposer, SampledLLMProposer
 from operators.rrm.comparison import LLMComparator, TaskComparator

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hch.amp import hch_tree
 from hch.errors import UsageError
 from hch.executor import DEFAULT_MAX_SUBQUESTIONS
 from hch.human.build import human_depths_of, human_tree
+from hch.human.commands import FORMER_NAMES
 from hch.human.console import HumanConsole
 from hch.human.session import Drafter
 from hch.limits import check_budget, check_depth, check_max_subquestions
@@ -133,8 +134,8 @@ class RunSpec(BaseModel):
     overseer: Literal["program", "llm", "human"] = "program"
     human_depths: list[int] = Field(default_factory=list)
     """Depths (0 = the root, ``depth`` = the leaves) where a person works the nodes (see hch.human.build)."""
-    human_mode: Literal["direct", "augmented", "approval"] = "direct"
-    """How a person works an overseer node: alone, taking an LLM's drafts, or approving an LLM's steps."""
+    human_mode: Literal["direct", "augmented", "review"] = "direct"
+    """How a person works an overseer node: alone, taking an LLM's drafts, or reviewing an LLM's steps."""
     task: TaskSpec | None = None
     llm: dict[str, Any] | None = None
     """The model's settings (``LLMSettings.public()``, no key) when an LLM works or drafts any node."""
@@ -152,6 +153,12 @@ class RunSpec(BaseModel):
     """The model M the tree consults at its leaves instead of the task's lookup oracle or the LLM."""
     rrm: RRMSpec | None = None
     """Set when the run is part of recursive reward modeling (the agent, or a comparison)."""
+
+    @field_validator("human_mode", mode="before")
+    @classmethod
+    def _former_mode_name(cls, value: object) -> object:
+        """Headers written before review mode was renamed say ``approval``: read them as ``review``."""
+        return FORMER_NAMES.get(value, value) if isinstance(value, str) else value
 
 
 def check_bounds(depth: int, budget: int | None, max_subquestions: int) -> None:
@@ -227,7 +234,7 @@ def _distilled(spec: RunSpec, llm: LLMClient | None, facts: dict[str, Any] | Non
 def place_people(spec: RunSpec, overseer: Overseer | None, base: Model | None, drafter: Drafter | None = None) -> Model:
     """The tree with ``overseer`` and ``base``, and a person wherever the spec puts one (see hch.human.build).
 
-    ``drafter`` (an LLM) drafts or proposes steps for people in augmented or approval mode.
+    ``drafter`` (an LLM) drafts or proposes steps for people in augmented or review mode.
     """
     people = human_depths_of(spec.overseer, spec.human_depths, spec.depth)
     if not people:

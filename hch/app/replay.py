@@ -16,7 +16,7 @@ given back (``strict=False``), so completed calls are taken from the file and
 only unfinished work is done live. It writes a new, complete transcript whose
 header records ``resumed_from``; the old file is left untouched.
 
-Both first verify the chain of the file they read (:mod:`hch.integrity`) and
+Both first verify the chain of the file they read (:mod:`hch.app.integrity`) and
 refuse one that was edited, reordered or spliced, unless told to trust it.
 """
 
@@ -33,6 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
+from hch.app.integrity import Integrity, check_integrity
+from hch.app.runtime import open_run, prompts_for
+from hch.app.spec import RunSpec, build_model, needs_llm
 from hch.errors import UsageError
 from hch.executor import (
     DEFAULT_MAX_SUBQUESTIONS,
@@ -42,11 +45,8 @@ from hch.executor import (
     new_run_id,
     run_question,
 )
-from hch.integrity import Integrity, check_integrity
 from hch.playback import Playback
 from hch.protocols import Model
-from hch.runtime import open_run, prompts_for
-from hch.spec import RunSpec, build_model, needs_llm
 from transcripts.chain import GENESIS
 from transcripts.diff import RunDiff, diff_runs
 from transcripts.events import Header, JSONValue
@@ -266,11 +266,11 @@ async def replay_transcript(
     """Re-run ``original`` with ``model`` from its records only, and compare.
 
     ``model`` must be built from the transcript's spec by a caller that cut it
-    off from the network and the terminal (see :func:`hch.spec.build_model`);
+    off from the network and the terminal (see :func:`hch.app.spec.build_model`);
     ``prompts`` are the prompts it uses today (recorded in the replay's header).
     A file that fails verification raises
-    :class:`~hch.integrity.UnverifiedTranscript` unless ``trust_edited``;
-    ``integrity`` is a :func:`~hch.integrity.check_integrity` result the caller
+    :class:`~hch.app.integrity.UnverifiedTranscript` unless ``trust_edited``;
+    ``integrity`` is a :func:`~hch.app.integrity.check_integrity` result the caller
     already has for ``original`` (it is not checked again).
     """
     if original.end is None:
@@ -406,7 +406,7 @@ async def resume_run(
     """Run ``original`` again with its recorded calls given back; write a new transcript.
 
     A file whose chain fails verification for any reason but being cut short
-    raises :class:`~hch.integrity.UnverifiedTranscript` unless
+    raises :class:`~hch.app.integrity.UnverifiedTranscript` unless
     ``trust_edited``; ``integrity`` is as for :func:`replay_transcript`.
     """
     if integrity is None:

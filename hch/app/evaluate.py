@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hch.app.spec import RunSpec, TaskSpec, build_model
 from hch.executor import DEFAULT_MAX_SUBQUESTIONS, run_question
 from hch.limits import check_instances
-from hch.spec import RunSpec, TaskSpec, build_model
 from hch.tasks import Instance, Task
 
 

@@ -3,7 +3,7 @@ server, when that is the endpoint) and the tree built on them.
 
 ``hch run`` and ``hch run --resume`` both go through :func:`open_run`, so a
 resumed run is built exactly as a fresh one. (A replay builds its tree with an
-offline client instead: see :mod:`hch.replay`.)
+offline client instead: see :mod:`hch.app.replay`.)
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hch.app.spec import RunSpec, build_model, needs_llm
 from hch.errors import UsageError
 from hch.protocols import Model
-from hch.spec import RunSpec, build_model, needs_llm
 from transcripts.events import JSONValue
 
 if TYPE_CHECKING:
