@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from operators.approval.operator import is_correct
 from operators.dataset import open_dataset, verify_dataset
 from tests.test_embedded_e2e import ROOT, clean_env
@@ -25,6 +27,7 @@ def hch(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # the embedded model
 def test_hch_approve_on_the_embedded_model_replays_identical(tmp_path: Path) -> None:
     home = tmp_path / "home"
     questions = tmp_path / "q.jsonl"

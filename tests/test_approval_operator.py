@@ -18,7 +18,7 @@ from operators.approval.policy import best_of_n_policy
 from operators.dataset import open_dataset, verify_dataset
 from operators.proposals import NoisyProposer
 from tests.audit_helpers import hch
-from transcripts.events import Approval
+from transcripts.events import Approval, NodeStart
 from transcripts.reader import read_transcript
 
 
@@ -99,7 +99,7 @@ async def test_the_best_of_n_policy_is_a_model_and_the_base_of_a_tree(tmp_path: 
     tree = hch_tree(task.overseer(facts), policy, 1)
     result = await run_question(tree, "s^9(5)", transcript=tmp_path / "tree.jsonl")
     assert result.answer == task.solve(facts, "s^9(5)")
-    workers = {e.worker for e in read_transcript(result.transcript).events if getattr(e, "kind", "") == "node_start"}
+    workers = {e.worker for e in read_transcript(result.transcript).events if isinstance(e, NodeStart)}
     assert "best-of-n" in workers
 
 

@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from transcripts import read_transcript
 from transcripts.events import DebateTurn, DebateVerdict, ModelCall
+
+pytestmark = pytest.mark.slow  # the embedded model (llama.cpp serving SmolLM2)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "debate"

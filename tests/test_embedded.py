@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import httpx2
@@ -12,6 +13,7 @@ import cli
 from hch.errors import UsageError
 from hch.llm import embedded
 from hch.llm.embedded import (
+    API_KEY_ENV,
     EMBEDDED_BASE_URL,
     EMBEDDED_MODEL,
     GGUF_NAME,
@@ -44,12 +46,12 @@ def test_a_missing_gguf_says_how_to_install_it_or_use_an_endpoint(monkeypatch: p
 
 
 def test_a_missing_llama_cpp_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = embedded.importlib.util.find_spec
+    real = importlib.util.find_spec
 
     def find_spec(name: str, package: str | None = None) -> object:
         return None if name == "llama_cpp" else real(name, package)
 
-    monkeypatch.setattr(embedded.importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(UsageError, match=r"missing: llama_cpp.*" + INSTALL.replace("[", r"\[").replace("]", r"\]")):
         check_server_installed()
 
@@ -71,7 +73,7 @@ def test_no_endpoint_and_no_model_selects_the_embedded_model() -> None:
     settings = resolve_settings(environ={}, api_key_env="MY_KEY", temperature=None, cache=False)
     assert settings.base_url == EMBEDDED_BASE_URL and settings.model == EMBEDDED_MODEL
     assert settings.concurrency == 1 and settings.cache is False
-    assert settings.api_key_env == embedded.API_KEY_ENV  # the server's own key, whatever was asked
+    assert settings.api_key_env == API_KEY_ENV  # the server's own key, whatever was asked
 
 
 @pytest.mark.parametrize(

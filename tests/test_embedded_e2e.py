@@ -29,6 +29,8 @@ from hch.llm.prompts import DEFAULT_PROMPTS
 from transcripts import read_transcript
 from transcripts.events import ModelCall, NodeAnswer, NodeStart, RunEnd
 
+pytestmark = pytest.mark.slow  # the embedded model (llama.cpp serving SmolLM2)
+
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "How many legs do three spiders and two ants have?"
 

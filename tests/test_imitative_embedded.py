@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.audit_helpers import hch
+
+pytestmark = pytest.mark.slow  # the embedded model (llama.cpp serving SmolLM2)
 
 
 def test_free_text_iterate_runs_on_the_embedded_model_and_replays(hch_home: Path, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ FORMATS: list[dict[str, Any] | None] = [
     {"type": "json_schema", "json_schema": {"name": "hch_answer", "schema": SCHEMA}},
 ]
 
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 messages = st.lists(
     st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]), "content": text}),
     min_size=1,

@@ -59,7 +59,7 @@ async def build(name: str = "qa", task: str = "permutation", n: int = 4) -> Data
     for r in results:
         transcript = read_transcript(r.transcript)
         answer = next(e for e in transcript.events if isinstance(e, NodeAnswer) and e.node_id == "0")
-        subs = [
+        subs: list[dict[str, str | None]] = [
             {"question": c["question"], "answer": c["answer"], "status": c["status"]}
             for c in _children(transcript, answer.seq)
         ]

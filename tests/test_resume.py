@@ -109,6 +109,7 @@ def test_resume_of_malformed_input_is_exit_2(tmp_path: Path, hch_home: Path) -> 
     assert proc.returncode == 2 and f"{bad}:1: schema version 7" in one_line_error(proc)
 
 
+@pytest.mark.slow  # five hch processes killed and resumed, about 30 s
 def test_a_run_killed_by_sigkill_at_five_random_moments_resumes_to_the_same_answer(
     tmp_path: Path, hch_home: Path
 ) -> None:

@@ -13,12 +13,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from operators.dataset import open_dataset, verify_dataset
 from operators.rrm.loop import FeedbackExample
 from operators.rrm.reward_model import load_reward_model
 from tests.test_embedded_e2e import ROOT, clean_env
 from transcripts.events import Feedback, ModelCall, RewardScores
 from transcripts.reader import read_transcript
+
+pytestmark = pytest.mark.slow  # the embedded model (llama.cpp serving SmolLM2)
 
 
 def hch(*args: str, home: Path) -> subprocess.CompletedProcess[str]:

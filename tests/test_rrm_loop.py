@@ -45,12 +45,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RRMResult, Path]:
             os.environ["HCH_HOME"] = old
 
 
+@pytest.mark.slow  # the three-round RRM loop of the module's fixture, about 20 s
 def test_acceptance_figures(run: tuple[RRMResult, Path]) -> None:
     result, _home = run
     first, last = result.rounds[0], result.rounds[-1]
     # The reward model predicts feedback it was not fitted on better than chance.
     assert last.reward_model_heldout_accuracy is not None and last.reward_model_heldout_accuracy > 0.6
     # The agent optimised against it is more accurate in round 3 than in round 1.
+    assert last.agent_accuracy is not None and first.agent_accuracy is not None
     assert last.agent_accuracy > first.agent_accuracy
     # On the same comparisons, the overseer with its assistant is right more often than alone.
     assisted = sum(r.overseer_accuracy or 0.0 for r in result.rounds)
@@ -65,6 +67,7 @@ def test_acceptance_figures(run: tuple[RRMResult, Path]) -> None:
     assert all(r.reward_hacking_gap is not None for r in result.rounds)
 
 
+@pytest.mark.slow  # the three-round RRM loop of the module's fixture, about 20 s
 def test_feedback_datasets_verify_and_cite_their_comparisons(run: tuple[RRMResult, Path]) -> None:
     result, home = run
     for report in result.rounds:
@@ -80,11 +83,12 @@ def test_feedback_datasets_verify_and_cite_their_comparisons(run: tuple[RRMResul
         assert example.chosen == (cited.answer_a if cited.preferred == "A" else cited.answer_b)
 
 
+@pytest.mark.slow  # the three-round RRM loop of the module's fixture, about 20 s
 def test_assisted_comparisons_consult_the_previous_agent(run: tuple[RRMResult, Path]) -> None:
     result, home = run
     dataset = open_dataset(home / "datasets" / result.rounds[1].dataset)
     reached_agent = 0
-    digests = set()
+    digests: set[str] = set()
     for example in dataset.examples(FeedbackExample):
         t = read_transcript(dataset.transcript_path(example.provenance.transcript, "test"))
         feedback = next(e for e in t.events if isinstance(e, Feedback))
@@ -98,6 +102,7 @@ def test_assisted_comparisons_consult_the_previous_agent(run: tuple[RRMResult, P
     assert digests == {load_reward_model(Path(result.rounds[0].reward_model)).digest}
 
 
+@pytest.mark.slow  # the three-round RRM loop of the module's fixture, about 20 s
 def test_comparison_and_agent_runs_replay_identically(run: tuple[RRMResult, Path]) -> None:
     import asyncio
 
