@@ -2,8 +2,9 @@
 
 Every call that leaves the engine (a model call, an oracle lookup, a person's
 input) is recorded with its node id and a hash of its request. A later run of
-the same tree can be given those records: each call site asks
-:meth:`Playback.take` before doing the real thing. A replay is strict (a call
+the same tree can be given those records: every call asks
+:meth:`Playback.take` before doing the real thing, through
+:func:`hch.recording.record_or_replay` (the one place that takes from a playback). A replay is strict (a call
 that was not recorded is a divergence: nothing reaches the network or the
 terminal); a resume is not (what was recorded is reused, the rest runs live).
 

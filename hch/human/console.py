@@ -46,6 +46,7 @@ from hch.errors import HCHError, UsageError
 from hch.human.commands import END_OF_BLOCK
 from hch.human.terminal import EditorFailed, FdLines, LineSource, editor_command, run_editor
 from hch.node import Node
+from hch.recording import record_or_replay
 from hch.text import TextConsole
 from transcripts.chain import request_hash
 from transcripts.events import Event, HumanInput
@@ -252,37 +253,35 @@ class HumanConsole:
         node = owner.node
         full = {"kind": kind, "node": node.node_id, "question": node.question, **request}
         key = request_hash(full)
-        playback = node.run.playback
-        if playback is not None:
-            record = playback.take(node.node_id, "human_input", key)
-            if isinstance(record, HumanInput):
-                node.emit(
-                    HumanInput(
-                        node_id=node.node_id,
-                        request_hash=key,
-                        prompt=kind,
-                        shown=record.shown,
-                        typed=record.typed,
-                        seconds=record.seconds,
-                    )
-                )
-                return record.typed
-        self._ensure_started(node)
-        await self.acquire(owner)
-        start = self._clock()
-        if via == "editor":
-            typed = await self._edit(initial)
-        elif via == "block":
-            typed = await self._read_block(owner, _text(prompt))
-        else:
-            typed = await self._read_line(owner, prompt)
-        seconds = round(self._clock() - start, 3)
-        shown = self.out.export_text(clear=True)
-        self.inputs += 1
-        node.emit(
-            HumanInput(node_id=node.node_id, request_hash=key, prompt=kind, shown=shown, typed=typed, seconds=seconds)
-        )
-        return typed
+
+        async def live() -> HumanInput:
+            self._ensure_started(node)
+            await self.acquire(owner)
+            start = self._clock()
+            if via == "editor":
+                typed = await self._edit(initial)
+            elif via == "block":
+                typed = await self._read_block(owner, _text(prompt))
+            else:
+                typed = await self._read_line(owner, prompt)
+            seconds = round(self._clock() - start, 3)
+            shown = self.out.export_text(clear=True)
+            self.inputs += 1
+            return HumanInput(
+                node_id=node.node_id, request_hash=key, prompt=kind, shown=shown, typed=typed, seconds=seconds
+            )
+
+        def replayed(record: HumanInput) -> HumanInput:
+            return HumanInput(
+                node_id=node.node_id,
+                request_hash=key,
+                prompt=kind,
+                shown=record.shown,
+                typed=record.typed,
+                seconds=record.seconds,
+            )
+
+        return (await record_or_replay(node, HumanInput, key, live, replayed)).typed
 
     def _ensure_started(self, node: Node) -> None:
         if self.transcript_hint is None:

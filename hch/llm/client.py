@@ -3,7 +3,8 @@
 Every model call of a run goes through :meth:`LLMClient.chat`, which looks for
 the result in this order:
 
-1. the transcript being replayed or resumed (``node.run.playback``);
+1. the transcript being replayed or resumed (``node.run.playback``, taken
+   by :func:`hch.recording.record_or_replay`, the path every recorded call takes);
 2. the call cache (successful results of earlier calls with the same request);
 3. the network, under a semaphore, with retries of transient failures.
 
@@ -51,6 +52,7 @@ from hch.llm.retry import (
 )
 from hch.llm.settings import LLMSettings
 from hch.node import Node
+from hch.recording import CallFailed, record_or_replay
 from transcripts.chain import request_hash
 from transcripts.events import ModelCall
 
@@ -195,25 +197,33 @@ class LLMClient:
         request = self.request_for(messages, response_format=response_format, sample=sample)
         key = request_hash(request)
 
-        playback = node.run.playback
-        if playback is not None:
-            record = playback.take(node.node_id, "model_call", key)
-            if isinstance(record, ModelCall) and record.response is not None:
-                self._emit(node, purpose, request, key, response=record.response, source="transcript")
-                return record.response
+        def replayed(record: ModelCall) -> ModelCall | None:
+            if record.response is None:
+                return None  # never recorded as a result (failed calls are not played back)
+            return self._event(node, purpose, request, key, response=record.response, source="transcript")
 
+        event = await record_or_replay(node, ModelCall, key, lambda: self._live(node, purpose, request, key), replayed)
+        assert event.response is not None  # a failed call raised
+        if event.source == "network" and self.cache is not None:
+            # Stored after the call is recorded, so that a cancellation while
+            # writing cannot lose the record of a call that was made (and paid for).
+            try:
+                await self.cache.set(key, {"request": request, "response": event.response, "usage": event.usage})
+            except Exception as exc:  # the result is good; losing its cache entry must not lose it
+                log.warning("model-call cache %s: could not store %s (%s)", self.cache.path, key, exc)
+        return event.response
+
+    # -- the live sources: the cache, then the network -----------------------
+
+    async def _live(self, node: Node, purpose: str, request: dict[str, Any], key: str) -> ModelCall:
         if self.cache is not None:
             cached = await self._cache_get(key)
             if cached is not None:
                 # A hit costs no tokens, so its usage is empty.
-                self._emit(node, purpose, request, key, response=cached, source="cache")
-                return cached
-
+                return self._event(node, purpose, request, key, response=cached, source="cache")
         return await self._network(node, purpose, request, key)
 
-    # -- the three sources -------------------------------------------------
-
-    def _emit(
+    def _event(
         self,
         node: Node,
         purpose: str,
@@ -226,21 +236,20 @@ class LLMClient:
         latency_s: float = 0.0,
         attempts: list[dict[str, Any]] | None = None,
         error: str | None = None,
-    ) -> None:
+    ) -> ModelCall:
+        """The ``model_call`` event of one call (counted here: every event built is recorded)."""
         self.counts["error" if error is not None else source] += 1
-        node.emit(
-            ModelCall(
-                node_id=node.node_id,
-                purpose=purpose,
-                request=request,
-                request_hash=key,
-                response=response,
-                usage=usage or {},
-                latency_s=round(latency_s, 4),
-                attempts=attempts or [],
-                source=source,
-                error=error,
-            )
+        return ModelCall(
+            node_id=node.node_id,
+            purpose=purpose,
+            request=request,
+            request_hash=key,
+            response=response,
+            usage=usage or {},
+            latency_s=round(latency_s, 4),
+            attempts=attempts or [],
+            source=source,
+            error=error,
         )
 
     async def _cache_get(self, key: str) -> str | None:
@@ -251,12 +260,12 @@ class LLMClient:
             log.warning("model-call cache %s: unreadable entry %s (%s); calling the model", self.cache.path, key, exc)
             return None
 
-    async def _network(self, node: Node, purpose: str, request: dict[str, Any], key: str) -> str:
+    async def _network(self, node: Node, purpose: str, request: dict[str, Any], key: str) -> ModelCall:
         attempts: list[dict[str, Any]] = []
         start = time.monotonic()
 
-        def record(response: str | None, error: str | None, usage: dict[str, int] | None = None) -> None:
-            self._emit(
+        def event(response: str | None, error: str | None, usage: dict[str, int] | None = None) -> ModelCall:
+            return self._event(
                 node,
                 purpose,
                 request,
@@ -273,24 +282,14 @@ class LLMClient:
             text, usage = await self._with_retries(request, attempts)
         except AttemptFailed as failure:
             message, cause = final_error(failure, attempts, self.settings, key_is_set=self._key_is_set)
-            record(None, message)
-            raise ModelCallError(message, cause=cause, status=failure.status, attempts=len(attempts)) from None
-        except asyncio.CancelledError:
-            record(None, "cancelled")
-            raise
+            error = ModelCallError(message, cause=cause, status=failure.status, attempts=len(attempts))
+            raise CallFailed(event(None, message), error) from None
+        except asyncio.CancelledError as exc:
+            raise CallFailed(event(None, "cancelled"), exc) from None
         except Exception as exc:  # a bug, not a failed call: record it and let it propagate as is
-            record(None, self._redact(f"{type(exc).__name__}: {exc}"))
-            raise
+            raise CallFailed(event(None, self._redact(f"{type(exc).__name__}: {exc}")), exc) from None
         self.usage.update(usage)
-        # Recorded before the cache write, so that a cancellation while writing
-        # cannot lose the record of a call that was made (and paid for).
-        record(text, None, usage)
-        if self.cache is not None:
-            try:
-                await self.cache.set(key, {"request": request, "response": text, "usage": usage})
-            except Exception as exc:  # the result is good; losing its cache entry must not lose it
-                log.warning("model-call cache %s: could not store %s (%s)", self.cache.path, key, exc)
-        return text
+        return event(text, None, usage)
 
     # -- retries -----------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from hch.errors import UsageError
 from hch.node import Node
 from hch.protocols import Model, Overseer
+from hch.recording import record_or_replay
 from hch.workspace import Workspace
 from transcripts.chain import request_hash
 from transcripts.events import OracleCall
@@ -92,10 +93,15 @@ async def lookup(node: Node, question: str, compute: Callable[[], str]) -> str:
     called when there is no recorded answer.
     """
     rh = request_hash({"oracle": question})
-    recorded = node.run.playback.take(node.node_id, "oracle_call", rh) if node.run.playback is not None else None
-    answer = recorded.answer if isinstance(recorded, OracleCall) else compute()
-    node.emit(OracleCall(node_id=node.node_id, request_hash=rh, question=question, answer=answer))
-    return answer
+
+    def event(answer: str) -> OracleCall:
+        return OracleCall(node_id=node.node_id, request_hash=rh, question=question, answer=answer)
+
+    async def live() -> OracleCall:
+        return event(compute())
+
+    recorded = await record_or_replay(node, OracleCall, rh, live, lambda record: event(record.answer))
+    return recorded.answer
 
 
 def parse_answer(text: str) -> int | None:
