@@ -18,7 +18,6 @@ from commands.common import (
     read_transcript_or_fail,
     run_async,
 )
-from hch.errors import UsageError
 
 
 def schema() -> None:
@@ -112,12 +111,12 @@ def show(
     max_depth: Annotated[int | None, typer.Option("--max-depth", help="Draw the tree this many levels deep.")] = None,
 ) -> None:
     """Draw a run's tree: each node's question, answer, who worked it, calls, tokens and time."""
-    from transcripts.show import render_node, render_tree
+    from transcripts.show import ViewError, render_node, render_tree
 
     t = read_transcript_or_fail(transcript)
     try:
         out.print(render_node(t, node) if node is not None else render_tree(t, max_depth=max_depth))
-    except UsageError as exc:
+    except ViewError as exc:
         fail(str(exc), 2)
 
 
@@ -147,11 +146,12 @@ def export(
 ) -> None:
     """Write a run as one self-contained HTML page: collapsible tree, node details, search."""
     from transcripts.html import write_html
+    from transcripts.show import ViewError
 
     t = read_transcript_or_fail(transcript)
     try:
         size = write_html(t, html_path)
-    except UsageError as exc:
+    except ViewError as exc:
         fail(str(exc), 2)
     except OSError as exc:
         fail(f"{html_path}: cannot write: {exc.strerror or exc}", 2)

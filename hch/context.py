@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from hch.admission import Admission
 from hch.playback import Playback
+from hch.protocols import Recorder
 from transcripts.events import Event, ModelCall
-from transcripts.writer import TranscriptWriter
 
 MemoKey = tuple[str, int, int | None]
 """(subquestion, level of the model asked, budget handed down): what makes two
@@ -65,7 +65,8 @@ class Shared:
 class RunContext:
     """The transcript, the single-flight table, per-node limits and counters of one run."""
 
-    writer: TranscriptWriter
+    writer: Recorder
+    """Where the run's events go (the transcript file's writer, in a real run)."""
     max_subquestions: int
     playback: Playback | None = None
     """Recorded call results to give back (replay, resume); None for a fresh run."""

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -13,18 +12,35 @@ from hch.context import RunContext
 from hch.node import Node
 from hch.playback import Divergence, Playback
 from hch.recording import CallFailed, record_or_replay
-from transcripts.events import Event, Header, OracleCall
-from transcripts.writer import TranscriptWriter
+from transcripts.events import Event, OracleCall
+
+
+class ListRecorder:
+    """A recorder that keeps events in a list: the engine needs no transcript file (hch.protocols.Recorder)."""
+
+    path = None
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> Event:
+        self.events.append(event)
+        return event
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        raise AssertionError("not used here")
+
+    def close(self) -> None:
+        pass
 
 
 class Harness:
     """A node whose run records into ``events``, and a live call that counts how often it ran."""
 
-    def __init__(self, path: Path, playback: Playback | None) -> None:
-        self.events: list[Event] = []
-        self.writer = TranscriptWriter(path, Header(run_id="r", created="now", hch_version="test", question="q"))
-        self.writer.subscribe(self.events.append)
-        run = RunContext(writer=self.writer, max_subquestions=4, playback=playback)
+    def __init__(self, playback: Playback | None) -> None:
+        self.recorder = ListRecorder()
+        self.events = self.recorder.events
+        run = RunContext(writer=self.recorder, max_subquestions=4, playback=playback)
         self.node = Node("0.1", "0", "q", 0, None, Budget(None), run)
         self.live_calls = 0
 
@@ -50,17 +66,11 @@ Make = Callable[..., Harness]
 
 
 @pytest.fixture
-def make(tmp_path: Path) -> Iterator[Make]:
-    made: list[Harness] = []
-
+def make() -> Make:
     def build(playback: Playback | None = None) -> Harness:
-        harness = Harness(tmp_path / f"run-{len(made)}.jsonl", playback)
-        made.append(harness)
-        return harness
+        return Harness(playback)
 
-    yield build
-    for harness in made:
-        harness.writer.close()
+    return build
 
 
 def recorded(answer: str, key: str = "h", node_id: str = "0.1") -> OracleCall:

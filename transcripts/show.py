@@ -19,7 +19,6 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from hch.errors import UsageError
 from transcripts.debate_view import render_debate, turn_line, verdict_line
 from transcripts.diff import RunDiff
 from transcripts.events import (
@@ -83,20 +82,29 @@ def clip(text: str | None, limit: int = 100) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+class ViewError(ValueError):
+    """A view that cannot be drawn from this transcript (no nodes, no such node); the message says why.
+
+    Its own class, not the engine's UsageError: this package imports nothing from ``hch``.
+    """
+
+
 def tree_of(transcript: Transcript) -> TreeNode:
+    """The run's tree; raises :class:`ViewError` if the root never started."""
     root = build_tree(transcript.events)
     if root is None:
-        raise UsageError(f"{transcript.path}: the run has no nodes (it stopped before the root started)")
+        raise ViewError(f"{transcript.path}: the run has no nodes (it stopped before the root started)")
     return root
 
 
 def find_node(root: TreeNode, node_id: str) -> TreeNode:
+    """The node ``node_id``; raises :class:`ViewError` naming ids that do exist."""
     for node in root.walk():
         if node.node_id == node_id:
             return node
     ids = [n.node_id for n in root.walk()]
     near = [i for i in ids if i.startswith(node_id.rsplit(".", 1)[0])][:8]
-    raise UsageError(
+    raise ViewError(
         f"no node {node_id!r} in this run ({len(ids)} nodes; ids are tree positions like {', '.join(near)})"
     )
 

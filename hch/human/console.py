@@ -284,7 +284,7 @@ class HumanConsole:
         return (await record_or_replay(node, HumanInput, key, live, replayed)).typed
 
     def _ensure_started(self, node: Node) -> None:
-        if self.transcript_hint is None:
+        if self.transcript_hint is None and node.run.writer.path is not None:
             self.transcript_hint = str(node.run.writer.path)
         if self._lines is None:
             if not stdin_is_tty():
