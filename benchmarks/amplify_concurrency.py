@@ -71,7 +71,7 @@ async def amplify_wall(settings: Any, questions: int) -> tuple[float, int, int]:
     from operators.imitative.amplify import amplify, dataset_writer
     from operators.paths import dataset_dir
 
-    specs = [RunSpec(question=f"Q{i}", depth=1, overseer="llm", llm=settings.public()) for i in range(questions)]
+    specs = [RunSpec(question=f"Q{i}", depth=1, overseer="llm", llm=settings) for i in range(questions)]
     writer = dataset_writer(dataset_dir("bench"), task=None, round=None, settings={})
     start = time.perf_counter()
     async with open_batch(specs) as batch:

@@ -263,7 +263,7 @@ def llm_fields(
         output = "json_object_schema" if is_embedded(settings) else "json_schema"
     if output not in STRUCTURED_OUTPUTS:
         raise UsageError(f"--structured-output {structured_output!r}: choose auto, {', '.join(STRUCTURED_OUTPUTS)}")
-    return {"llm": settings.public(), "structured_output": output}
+    return {"llm": settings, "structured_output": output}
 
 
 def who_works(overseer: str | None, human_depths: str | None, mode: str, depth: int, free_text: bool) -> dict[str, Any]:

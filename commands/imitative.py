@@ -397,11 +397,7 @@ def _iterate_settings(
 
 
 def _client_settings(llm: dict[str, Any]) -> Any:
-    if not llm:
-        return None
-    from hch.llm.settings import LLMSettings
-
-    return LLMSettings(**llm["llm"])
+    return llm.get("llm")
 
 
 async def _run_iterate(settings: Any, batch: Any, resume: bool, hooks: dict[str, Any]) -> Any:

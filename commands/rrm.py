@@ -287,7 +287,6 @@ def _run(settings: Any, folder: Path, resume: bool, as_json: bool) -> None:
     from rich.markup import escape
 
     from hch.human.console import HumanConsole
-    from hch.llm.settings import LLMSettings
     from operators.batch import open_batch
     from operators.rrm.loop import RRM
 
@@ -302,7 +301,7 @@ def _run(settings: Any, folder: Path, resume: bool, as_json: bool) -> None:
     async def go() -> Any:
         console = HumanConsole() if human else None
         try:
-            settings_llm = LLMSettings(**settings.llm) if settings.llm is not None else None
+            settings_llm = settings.llm
             notify = (lambda m: err.print(m, markup=False)) if err.is_terminal else None
             async with open_batch([], settings=settings_llm, notify=notify) as batch:
                 rrm = RRM(

@@ -17,3 +17,19 @@ class BoundExceeded(HCHError):
     Overseers are told their bounds (``Workspace.can_ask``) before they ask, so
     this signals a bug in the overseer, not a run that ran out of budget.
     """
+
+
+def validation_summary(exc: ValueError) -> str:
+    """Pydantic's errors in one line (``where: what; ...``), without the input values it would quote.
+
+    Not ``str(exc)``: the input may be a URL with a key in it.
+    """
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    for error in errors():
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)

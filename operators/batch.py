@@ -94,8 +94,7 @@ async def open_batch(
     if not needing and settings is None:
         yield Batch(None, {})
         return
-    recorded = {repr(sorted((s.llm or {}).items())) for s in needing}
-    if len(recorded) > 1:
+    if len({s.llm for s in needing}) > 1:
         raise UsageError("the questions of one batch must use the same model settings")
     chosen = settings or settings_of(needing[0])
     async with open_model_client(chosen, notify=notify) as opened:

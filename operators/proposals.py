@@ -157,7 +157,7 @@ def proposal_specs(question: RunSpec, k: int, *, noise: float | None, seed: int)
     if k < 1:
         raise UsageError(f"--candidates must be at least 1, got {k}")
     if question.task is None:
-        temperature = (question.llm or {}).get("temperature", 0.0)
+        temperature = question.llm.temperature if question.llm is not None else 0.0
         if k > 1 and not temperature:
             raise UsageError("K samples of the model need --temperature above 0 (at 0 they are all the same)")
     elif noise is None:

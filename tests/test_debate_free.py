@@ -62,7 +62,7 @@ def policy(biased: bool):  # type: ignore[no-untyped-def]
 async def debate_against(server: FaultServer, home: Path, name: str, **kw: Any) -> tuple[Any, Any]:
     settings = LLMSettings(base_url=server.base_url, model=server.model, cache=False, max_attempts=1)
     specs = free_debates(QUESTIONS, turns=2, judge="llm", word_limit=25, source=SOURCE)
-    specs = [s.model_copy(update={"llm": settings.public(), "structured_output": "json_schema"}) for s in specs]
+    specs = [s.model_copy(update={"llm": settings, "structured_output": "json_schema"}) for s in specs]
     writer = DatasetWriter(dataset_dir(name), DebateExample, operator="debate")
     return await run_debates(specs, writer)
 

@@ -57,7 +57,7 @@ def test_a_distiller_of_ones_own_trains_each_round_and_its_model_answers_the_nex
             questions=[f"Q{i}" for i in range(3)],
             references=[None, None, None],
             rounds=2,
-            llm=settings.public(),
+            llm=settings,
         )
 
         async def go() -> Any:

@@ -67,7 +67,7 @@ async def test_llm_questions_share_one_client_and_run_concurrently(tmp_path: Pat
     with FaultServer(FaultConfig(), answer=policy) as server:
         settings = LLMSettings(base_url=server.base_url, model=server.model, concurrency=3, cache=False, max_attempts=1)
         specs = [
-            RunSpec(question=f"Q{i}", depth=1, overseer="llm", llm=settings.public(), structured_output="json_schema")
+            RunSpec(question=f"Q{i}", depth=1, overseer="llm", llm=settings, structured_output="json_schema")
             for i in range(8)
         ]
         async with open_batch(specs) as batch:

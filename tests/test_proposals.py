@@ -90,10 +90,11 @@ def test_bad_proposal_settings_are_refused() -> None:
         proposal_specs(spec, 0, noise=0.1, seed=0)
     with pytest.raises(UsageError, match="--noise"):
         proposal_specs(spec, 2, noise=None, seed=0)
-    free = RunSpec(question="Why?", depth=0, overseer="llm", llm=LLMSettings(model="m").public())
+    free = RunSpec(question="Why?", depth=0, overseer="llm", llm=LLMSettings(model="m"))
     with pytest.raises(UsageError, match="--temperature above 0"):
         proposal_specs(free, 3, noise=None, seed=0)
-    sampled = proposal_specs(free.model_copy(update={"llm": {**free.llm, "temperature": 0.8}}), 3, noise=None, seed=0)  # type: ignore[dict-item]
+    warm = free.model_copy(update={"llm": LLMSettings(model="m", temperature=0.8)})
+    sampled = proposal_specs(warm, 3, noise=None, seed=0)
     assert [s.proposal.index for s in sampled if s.proposal] == [0, 1, 2]
 
 

@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx2
+from pydantic import ValidationError
 
 from hch.app.integrity import Integrity, check_integrity
 from hch.app.runtime import open_run, prompts_for
 from hch.app.spec import RunSpec, build_model, needs_llm
-from hch.errors import UsageError
+from hch.errors import UsageError, validation_summary
 from hch.executor import (
     DEFAULT_MAX_SUBQUESTIONS,
     RunResult,
@@ -71,10 +72,13 @@ def spec_of(transcript: Transcript) -> RunSpec:
         )
     try:
         return RunSpec.model_validate(raw)
-    except ValueError as exc:
-        first = str(exc).splitlines()
-        detail = first[1].strip() + ": " + first[2].strip() if len(first) > 2 else str(exc)
-        raise TranscriptError(f"{transcript.path}:1: header's run spec is invalid: {detail}") from None
+    except ValidationError as exc:
+        # Not str(exc): pydantic's message quotes the input, which may be a URL with a key in it.
+        if all(error["loc"][:1] == ("llm",) for error in exc.errors()):
+            what = "the recorded model settings are invalid"
+        else:
+            what = "header's run spec is invalid"
+        raise TranscriptError(f"{transcript.path}:1: {what}: {validation_summary(exc)}") from None
 
 
 @dataclass(frozen=True)
@@ -135,19 +139,9 @@ class NetworkGuard:
 
 def llm_settings_of(transcript: Transcript, spec: RunSpec, **overrides: Any) -> LLMSettings:
     """The model settings recorded in the spec, with ``overrides`` (None values ignored)."""
-    from hch.llm.settings import LLMSettings
-
-    if spec.llm is None:
+    settings = spec.llm
+    if settings is None:
         raise TranscriptError(f"{transcript.path}:1: the run needs a model but its spec records no model settings")
-    from hch.llm.settings import one_line_validation_error
-
-    try:
-        settings = LLMSettings(**spec.llm)
-    except ValueError as exc:
-        # Not str(exc): pydantic's message quotes the input, which may be a URL with a key in it.
-        raise TranscriptError(
-            f"{transcript.path}:1: the recorded model settings are invalid: {one_line_validation_error(exc)}"
-        ) from None
     changes = {k: v for k, v in overrides.items() if v is not None}
     return settings.model_copy(update=changes) if changes else settings
 
@@ -351,7 +345,7 @@ def check_resume_flags(spec: RunSpec, given: dict[str, Any], path: Path) -> dict
     the key's variable) are returned as :class:`LLMSettings` overrides; any
     other flag is refused.
     """
-    llm = spec.llm or {}
+    llm = spec.llm.public() if spec.llm is not None else {}
     recorded: dict[str, Any] = {
         "question": spec.question,
         "depth": spec.depth,

@@ -58,11 +58,9 @@ def prompts_for(spec: RunSpec) -> dict[str, str]:
 
 def settings_of(spec: RunSpec) -> LLMSettings:
     """The model settings the spec records."""
-    from hch.llm.settings import LLMSettings
-
     if spec.llm is None:
         raise UsageError("this run needs a model: give --model and --base-url, or use the embedded model")
-    return LLMSettings(**spec.llm)
+    return spec.llm
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from hch.human.commands import FORMER_NAMES
 from hch.human.console import HumanConsole
 from hch.human.session import Drafter
 from hch.limits import check_budget, check_depth, check_max_subquestions
+from hch.llm.settings import LLMSettings
 from hch.protocols import Model, Overseer
 from hch.tasks import find_task
 from operators.debate.spec import DebateSpec
@@ -137,8 +138,10 @@ class RunSpec(BaseModel):
     human_mode: Literal["direct", "augmented", "review"] = "direct"
     """How a person works an overseer node: alone, taking an LLM's drafts, or reviewing an LLM's steps."""
     task: TaskSpec | None = None
-    llm: dict[str, Any] | None = None
-    """The model's settings (``LLMSettings.public()``, no key) when an LLM works or drafts any node."""
+    llm: LLMSettings | None = None
+    """The model's settings (no key: see :mod:`hch.llm.settings`) when an LLM works or drafts any node.
+
+    Recorded as the JSON object ``LLMSettings.public()`` gives, the form headers have always held."""
     structured_output: Literal["json_schema", "json_object_schema", "json_object", "text"] = "json_schema"
     """How the LLM's replies are constrained (see ``hch.llm.overseer.StructuredOutput``)."""
     proposal: ProposalSpec | None = None

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hch.errors import UsageError
+from hch.errors import UsageError, validation_summary
 from hch.llm.urls import public_url, secret_query_names
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -132,13 +132,5 @@ class LLMSettings(BaseModel):
 
 
 def one_line_validation_error(exc: ValueError) -> str:
-    """Pydantic's errors in one line, without the input values it would quote."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        parts = []
-        for error in errors():
-            where = ".".join(str(p) for p in error.get("loc", ()))
-            message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-            parts.append(f"{where}: {message}" if where else message)
-        return "bad model settings: " + "; ".join(parts)
-    return f"bad model settings: {exc}"
+    """Pydantic's errors about model settings in one line, without the input values it would quote."""
+    return f"bad model settings: {validation_summary(exc)}"

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hch.app.spec import DistilledSpec, RunSpec
 from hch.errors import UsageError
+from hch.llm.settings import LLMSettings
 from operators.batch import Batch, BatchResult, run_batch
 from operators.imitative.distill import Distiller, InContextDistiller
 from operators.imitative.iterate import RoundReport, amplify_round, iterate_dir, save_report, saved_settings
@@ -41,7 +42,7 @@ class FreeIterateSettings(BaseModel):
     depth: int = 1
     max_subquestions: int = 8
     k: int = DEFAULT_K
-    llm: dict[str, Any]
+    llm: LLMSettings
     structured_output: str = "json_schema"
 
 

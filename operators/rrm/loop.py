@@ -37,6 +37,7 @@ from hch.app.evaluate import instances
 from hch.app.spec import RRMSpec, RunSpec, TaskSpec
 from hch.errors import HCHError
 from hch.human.console import HumanConsole
+from hch.llm.settings import LLMSettings
 from hch.protocols import Model
 from hch.tasks import find_task
 from operators.batch import Batch, BatchResult, failed, finished_result, run_batch
@@ -68,8 +69,8 @@ class RRMSettings(BaseModel):
     task: str | None = None
     """An algorithmic task; None for free text (``questions``)."""
     questions: list[FreeQuestion] = Field(default_factory=list)
-    llm: dict[str, Any] | None = None
-    """The model's public settings (free text): the policy's samples, the judge, the assistant's overseer."""
+    llm: LLMSettings | None = None
+    """The model's settings (free text): the policy's samples, the judge, the assistant's overseer."""
     structured_output: Literal["json_schema", "json_object_schema", "json_object", "text"] = "json_schema"
     n: int
     seed: int = 0
