@@ -26,6 +26,7 @@ from hch.llm.overseer import (
 )
 from hch.llm.prompts import DEFAULT_PROMPTS, Limits, Prompts
 from hch.llm.replies import Unparseable, clean_subquestions, parse_reply
+from hch.llm.settings import LLMSettings
 from hch.testing import ChatCall, ScriptedChat
 from transcripts import read_transcript
 from transcripts.events import Ask, NodeAnswer, RunEnd
@@ -395,7 +396,7 @@ class FakeLLMClient(ScriptedChat):
 
 
 async def test_build_model_builds_an_llm_tree_for_free_text(tmp_path: Path) -> None:
-    spec = RunSpec(question="Why?", depth=2, overseer="llm", llm={"model": "m"})
+    spec = RunSpec(question="Why?", depth=2, overseer="llm", llm=LLMSettings(model="m"))
     assert needs_llm(spec)
     with pytest.raises(Exception, match="needs a model"):
         build_model(spec)
