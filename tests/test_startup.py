@@ -45,3 +45,9 @@ def test_model_settings_load_without_the_openai_sdk() -> None:
     modules = loaded_after("import hch.llm.settings")
     assert not [m for m in modules if m.split(".")[0] in ("openai", "httpx2")]
     assert "hch.executor" not in modules
+
+
+def test_a_run_spec_with_typed_model_settings_loads_without_the_openai_sdk() -> None:
+    # RunSpec.llm is an LLMSettings: reading a spec (replay, show, operators) must not pull in the SDK.
+    modules = loaded_after("from hch.app.spec import RunSpec\nRunSpec(question='Q', depth=1, llm={'model': 'm'})")
+    assert not [m for m in modules if m.split(".")[0] in ("openai", "httpx2")]
