@@ -33,3 +33,13 @@ def validation_summary(exc: ValueError) -> str:
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
+
+
+class TokensExhausted(HCHError):
+    """A model call does not fit in what its node has left of the run's token budget.
+
+    The call was not made. Like a node out of calls, the node answers without
+    it (see docs/budgets.md); an overseer that plans its calls with
+    ``Workspace.can_ask`` meets this only when a reply made it need more calls
+    than planned (a repair).
+    """

@@ -15,7 +15,7 @@ from hch.collector import enter_run, leave_run
 from hch.context import RunContext
 from hch.defaults import DEFAULT_MAX_SUBQUESTIONS as DEFAULT_MAX_SUBQUESTIONS  # re-exported: its old home
 from hch.errors import UsageError
-from hch.limits import check_budget, check_depth, check_max_subquestions
+from hch.limits import check_budget, check_depth, check_max_subquestions, check_token_budget
 from hch.node import Node
 from hch.paths import transcripts_dir
 from hch.playback import Playback
@@ -36,6 +36,7 @@ async def run_node(model: Model, node: Node) -> str:
             level=node.level,
             budget=node.budget.allotted,
             worker=model.name,
+            token_budget=node.tokens.allotted,
         )
     )
     try:
@@ -46,7 +47,7 @@ async def run_node(model: Model, node: Node) -> str:
     except Exception as exc:
         node.emit(NodeError(node_id=node.node_id, error_type=type(exc).__name__, message=str(exc)))
         raise
-    node.emit(NodeAnswer(node_id=node.node_id, answer=answer, spent=node.budget.spent))
+    node.emit(NodeAnswer(node_id=node.node_id, answer=answer, spent=node.budget.spent, tokens_spent=node.tokens.spent))
     return answer
 
 
@@ -60,6 +61,8 @@ class RunResult:
     """Events by kind: ``node_start`` is nodes worked, ``reuse`` shared subquestions, ..."""
     spent: int = 0
     """Calls charged against the budget."""
+    tokens_spent: int = 0
+    """Model tokens charged against the token budget (see :mod:`hch.budget`)."""
 
     @property
     def nodes(self) -> int:
@@ -134,6 +137,7 @@ async def run_question(
     *,
     transcript: Path,
     budget: int | None = None,
+    token_budget: int | None = None,
     max_subquestions: int = DEFAULT_MAX_SUBQUESTIONS,
     settings: dict[str, JSONValue] | None = None,
     prompts: dict[str, str] | None = None,
@@ -148,9 +152,12 @@ async def run_question(
     and ends with a ``run_end`` event saying how the run ended. ``max_working``
     bounds the nodes working at once (not those waiting on subquestions; see
     :mod:`hch.admission`), which bounds the memory of wide trees.
+    ``budget`` bounds the calls of the whole tree and ``token_budget`` its model
+    tokens (None: unbounded; see :mod:`hch.budget`).
     """
     check_depth(model.level)
     check_budget(budget)
+    check_token_budget(token_budget)
     check_max_subquestions(max_subquestions)
     check_question(question)
     header = Header(
@@ -164,6 +171,7 @@ async def run_question(
             **(settings or {}),
             "depth": model.level,
             "budget": budget,
+            "token_budget": token_budget,
             "max_subquestions": max_subquestions,
             "root_worker": model.name,
         },
@@ -183,6 +191,7 @@ async def run_question(
         parent=None,
         budget=Budget(budget),
         run=run,
+        tokens=Budget(token_budget),
     )
     enter_run()  # the collector, tuned until the run ends (see hch.collector)
     try:
@@ -199,4 +208,10 @@ async def run_question(
         leave_run()
         # Joining the writer thread waits on file I/O: keep it off the loop.
         await asyncio.shield(asyncio.to_thread(writer.close))
-    return RunResult(answer=answer, transcript=transcript, counts=dict(run.counts), spent=root.budget.spent)
+    return RunResult(
+        answer=answer,
+        transcript=transcript,
+        counts=dict(run.counts),
+        spent=root.budget.spent,
+        tokens_spent=root.tokens.spent,
+    )

@@ -11,6 +11,8 @@ these numbers.
   recursion.
 - budget: 10,000,000 calls, a hundred times the largest tree measured in
   benchmarks/memory.py.
+- token budget: 10,000,000,000 tokens, more than any account spends on
+  one run (the limit only refuses typos like ``--token-budget 1e30``).
 - subquestions per node: 1,000 (one batch of them is one prompt).
 - size of a generated task instance: 100,000 elements.
 - instances per evaluation (``--n``): 100,000.
@@ -22,6 +24,7 @@ from hch.errors import UsageError
 
 MAX_DEPTH = 1_000
 MAX_BUDGET = 10_000_000
+MAX_TOKEN_BUDGET = 10_000_000_000
 MAX_SUBQUESTIONS = 1_000
 MAX_SIZE = 100_000
 MAX_INSTANCES = 100_000
@@ -44,6 +47,12 @@ def check_budget(budget: int | None, name: str = "budget") -> None:
     """None means unbounded, which is allowed."""
     if budget is not None:
         check_range(name, budget, 1, MAX_BUDGET, (" call", " calls"))
+
+
+def check_token_budget(budget: int | None, name: str = "token budget") -> None:
+    """None means unbounded, which is allowed."""
+    if budget is not None:
+        check_range(name, budget, 1, MAX_TOKEN_BUDGET, (" token", " tokens"))
 
 
 def check_max_subquestions(count: int, name: str = "max subquestions") -> None:

@@ -26,7 +26,10 @@ class Node:
     parent: Node | None
     """The node that asked this one (None at the root)."""
     budget: Budget
+    """Calls this node's subtree may spend."""
     run: RunContext
+    tokens: Budget = field(default_factory=lambda: Budget(None))
+    """Model tokens this node's subtree may spend (unbounded unless the run has a token budget)."""
     depth: int = field(init=False)
     """Distance from the root (the root is at depth 0)."""
 

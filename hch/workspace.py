@@ -9,11 +9,11 @@ from typing import Literal
 
 from hch.admission import Admission
 from hch.budget import Budget
-from hch.context import Shared
 from hch.errors import BoundExceeded
 from hch.executor import run_node
 from hch.node import Node
 from hch.protocols import Model
+from hch.sharing import Bounds, Shared
 from transcripts.events import Ask, Refusal, Reuse
 
 
@@ -41,9 +41,10 @@ class Workspace:
 
     Every subquestion goes to a fresh copy of ``model`` (a subtree of its own),
     except that a subquestion identical to one already asked in this run under
-    the same bound shares that computation, and one identical to the question
-    of this node or an ancestor is refused (its answer says why) because
-    asking it would recurse forever.
+    budgets no larger than this node would hand down shares that computation
+    (see :mod:`hch.sharing`), and one identical to the question of this node or
+    an ancestor is refused (its answer says why) because asking it would
+    recurse forever.
     """
 
     def __init__(self, node: Node, model: Model) -> None:
@@ -67,18 +68,35 @@ class Workspace:
         return self.node.budget.left
 
     @property
+    def tokens_left(self) -> int | None:
+        """Model tokens this node may still spend or hand to subquestions (None: unbounded)."""
+        return self.node.tokens.left
+
+    @property
     def subquestions_left(self) -> int:
         return self.node.run.max_subquestions - self._asked
 
-    def can_ask(self, count: int = 1) -> bool:
-        """Whether ``count`` more subquestions fit in this node's bounds."""
-        return 0 < count <= self.subquestions_left and self.node.budget.can_spend(count)
+    def can_ask(self, count: int = 1, *, tokens_each: int = 0, keep_tokens: int = 0) -> bool:
+        """Whether ``count`` more subquestions fit in this node's bounds.
 
-    async def ask(self, *questions: str) -> list[str]:
+        With a token budget, ``keep_tokens`` is what this node keeps for its own
+        calls after the batch (see :meth:`ask`) and ``tokens_each`` the least
+        each subquestion should be handed (what its node needs to answer at all):
+        the batch fits when both are left.
+        """
+        if not (0 < count <= self.subquestions_left and self.node.budget.can_spend(count)):
+            return False
+        return self.node.tokens.can_spend(keep_tokens + count * tokens_each)
+
+    async def ask(self, *questions: str, keep_tokens: int = 0) -> list[str]:
         """Ask subquestions concurrently; return their answers in order.
 
-        Raises :class:`BoundExceeded` if the batch does not fit
-        (check :meth:`can_ask` first).
+        The calls and tokens this node has left are split evenly among the
+        subquestions asked, except ``keep_tokens``, which the node keeps for its
+        own calls after the batch (a combining model call, say): what the
+        subquestions do not spend comes back to it. Raises
+        :class:`BoundExceeded` if the batch does not fit (check :meth:`can_ask`
+        first).
         """
         if not questions:
             return []
@@ -96,13 +114,21 @@ class Workspace:
                 f"node {self.node.node_id} asked {len(asked)} subquestion(s) "
                 f"with {self.budget_left} call(s) of budget left"
             )
-        self._asked += len(questions)
-        self.node.emit(Ask(node_id=self.node.node_id, questions=[p.question for p in pending]))
-        share = self.node.budget.split(len(asked)) if asked else None
-        children: list[tuple[_Pending, bool]] = []
-        for p in pending:
-            children.append((p, self._register(p, share)))
-        answers = await self._gather(children, share)
+        tokens = self.node.tokens
+        if not tokens.reserve(keep_tokens):
+            raise BoundExceeded(
+                f"node {self.node.node_id} kept {keep_tokens} token(s) with {self.tokens_left} token(s) left"
+            )
+        try:
+            self._asked += len(questions)
+            self.node.emit(Ask(node_id=self.node.node_id, questions=[p.question for p in pending]))
+            bounds: Bounds = (None, None)
+            if asked:
+                bounds = (self.node.budget.split(len(asked)), tokens.split(len(asked), minimum=0))
+            children = [(p, self._register(p, bounds)) for p in pending]
+            answers = await self._gather(children, bounds)
+        finally:
+            tokens.settle(keep_tokens, 0)
         for p, answer in zip(pending, answers, strict=True):
             self.history.append(Exchange(p.question, answer, p.child_id, p.status))
         return answers
@@ -117,24 +143,19 @@ class Workspace:
             return _Pending(question, child_id, "refused", reason=reason)
         return _Pending(question, child_id, "worked")
 
-    def _register(self, p: _Pending, share: int | None) -> bool:
+    def _register(self, p: _Pending, bounds: Bounds) -> bool:
         """Decide whether ``p`` is computed here or shared; True: a child of this node works it."""
         if p.status == "refused":
             self.node.emit(
                 Refusal(node_id=self.node.node_id, child_id=p.child_id, question=p.question, reason=p.reason)
             )
             return False
-        key = (p.question, self.model.level, share)
         memo = self.node.run.memo
-        playback = self.node.run.playback
-        plan = playback.reuse_plan(p.child_id) if playback is not None and key not in memo else None
-        if plan is not None:
-            # Replay/resume: share as the recorded run did (who worked a shared
-            # subquestion depended on timing). The source, when it registers,
-            # takes over this entry (see below); until then reusers wait, or get
-            # its recorded answer.
-            memo[key] = Shared(plan[0], plan[1])
-        existing = memo.get(key)
+        level = self.model.level
+        if self.node.run.playback is None:
+            existing = memo.affordable(p.question, level, bounds)
+        else:
+            existing = self._as_recorded(p, bounds)
         if existing is not None and existing.node_id != p.child_id:
             p.status, p.shared = "reused", existing
             self.node.emit(
@@ -142,15 +163,43 @@ class Workspace:
             )
             return False
         if existing is not None and not existing.done():
-            existing.node_id = p.child_id  # the source takes over a placeholder its reusers wait on
+            existing.bounds = bounds  # the source takes over a placeholder its reusers wait on
             p.shared = existing
         else:
-            p.shared = Shared(p.child_id)
-            memo[key] = p.shared
+            p.shared = Shared(p.child_id, bounds=bounds)
+            if existing is None:
+                memo.add(p.question, level, p.shared)
+            else:
+                memo.replace(p.question, level, existing, p.shared)
         return True
 
-    async def _gather(self, children: list[tuple[_Pending, bool]], share: int | None) -> list[str]:
-        budget = self.node.budget
+    def _as_recorded(self, p: _Pending, bounds: Bounds) -> Shared | None:
+        """Replay/resume: share as the recorded run did (who worked a shared subquestion depended on timing).
+
+        A recorded reuse makes a placeholder for its source when the source has
+        not registered yet; the source, when it registers, takes it over (see
+        :meth:`_register`), and until then reusers wait, or get its recorded
+        answer. Where the recording is silent only an exact match of budgets is
+        shared, as the recorded run would have shared it.
+        """
+        memo = self.node.run.memo
+        level = self.model.level
+        own = memo.named(p.question, level, p.child_id)
+        if own is not None:
+            return own
+        playback = self.node.run.playback
+        plan = playback.reuse_plan(p.child_id) if playback is not None else None
+        if plan is None:
+            return memo.exact(p.question, level, bounds)
+        source = memo.named(p.question, level, plan[0])
+        if source is None:
+            source = Shared(plan[0], plan[1], bounds)
+            memo.add(p.question, level, source)
+        return source
+
+    async def _gather(self, children: list[tuple[_Pending, bool]], bounds: Bounds) -> list[str]:
+        budget, tokens = self.node.budget, self.node.tokens
+        share, token_share = bounds
         admission = self.node.run.admission
         # This node now waits on others: give its working slot back first
         # (holding it while children wait for slots could deadlock).
@@ -164,6 +213,7 @@ class Workspace:
                     elif not works:
                         assert p.shared is not None
                         budget.settle(share, 0)
+                        tokens.settle(token_share, 0)
                         # shield: a waiter being cancelled must not cancel the
                         # computation that another branch owns.
                         results.append(tg.create_task(_await_shared(p.shared)))
@@ -172,7 +222,7 @@ class Workspace:
                         # The child (its Node and task) exists only once admitted,
                         # so a wide tree with slow calls holds only what is working.
                         await admission.enter(p.child_id, self.node.depth + 1)
-                        task = tg.create_task(self._work(self._child(p, share), p.shared, share))
+                        task = tg.create_task(self._work(self._child(p, bounds), p.shared, bounds))
                         # A callback, not a finally in _work: a task cancelled
                         # before its first step never runs its body.
                         task.add_done_callback(partial(_release, admission, p.child_id))
@@ -181,25 +231,27 @@ class Workspace:
             raise _first_cause(group) from None
         return [task.result() for task in results]
 
-    def _child(self, p: _Pending, share: int | None) -> Node:
+    def _child(self, p: _Pending, bounds: Bounds) -> Node:
         return Node(
             node_id=p.child_id,
             parent_id=self.node.node_id,
             question=p.question,
             level=self.model.level,
             parent=self.node,
-            budget=Budget(share),
+            budget=Budget(bounds[0]),
             run=self.node.run,
+            tokens=Budget(bounds[1]),
         )
 
-    async def _work(self, child: Node, shared: Shared, share: int | None) -> str:
+    async def _work(self, child: Node, shared: Shared, bounds: Bounds) -> str:
         try:
             answer = await run_node(self.model, child)
         except BaseException as exc:
             shared.set_failure(exc)
             raise
         finally:
-            self.node.budget.settle(share, child.budget.spent)
+            self.node.budget.settle(bounds[0], child.budget.spent)
+            self.node.tokens.settle(bounds[1], child.tokens.spent)
         shared.set_result(answer)
         return answer
 

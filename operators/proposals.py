@@ -118,6 +118,9 @@ class _SampleOf:
             node, messages, purpose=purpose, response_format=response_format, sample=self._index
         )
 
+    def reservation(self, messages: list[dict[str, str]], *, response_format: dict[str, Any] | None = None) -> int:
+        return self._client.reservation(messages, response_format=response_format)
+
 
 def sampled_proposer(llm: LLMClient, index: int, output: StructuredOutput) -> Model:
     """The base LLM answering directly with sample index ``index``."""

@@ -48,6 +48,7 @@ class Header(_Event):
 class NodeStart(_Event):
     """A node began: ``level`` is the amplification depth left below it (0 is
     the base model M0); ``budget`` the calls its subtree may spend (None:
+    unbounded); ``token_budget`` the model tokens it may spend (None:
     unbounded); ``worker`` names the overseer or model working it."""
 
     kind: Literal["node_start"] = "node_start"
@@ -57,6 +58,7 @@ class NodeStart(_Event):
     level: int
     budget: int | None
     worker: str
+    token_budget: int | None = None
 
 
 class Ask(_Event):
@@ -69,8 +71,9 @@ class Ask(_Event):
 
 
 class Reuse(_Event):
-    """A subquestion identical to one already asked under the same bound was
-    answered by that node's result instead of a new subtree (single-flight)."""
+    """A subquestion identical to one already asked was answered by that
+    node's result instead of a new subtree (single-flight): the source was
+    handed no larger budgets than this one would have been (docs/budgets.md)."""
 
     kind: Literal["reuse"] = "reuse"
     node_id: str
@@ -116,6 +119,10 @@ class ModelCall(_Event):
     """Where the response came from: a live call, the call cache, or a
     transcript being replayed or resumed."""
     error: str | None = None
+    tokens: int = 0
+    """Tokens charged against the run's token budget (see docs/budgets.md):
+    the usage the server reported for a network call, nothing for a cache hit,
+    and for a replayed call what the recorded call was charged."""
 
 
 class HumanInput(_Event):
@@ -131,12 +138,13 @@ class HumanInput(_Event):
 
 
 class NodeAnswer(_Event):
-    """A node answered; ``spent`` counts the calls its subtree used."""
+    """A node answered; ``spent`` counts the calls its subtree used, ``tokens_spent`` its model tokens."""
 
     kind: Literal["answer"] = "answer"
     node_id: str
     answer: str
     spent: int
+    tokens_spent: int = 0
 
 
 class NodeError(_Event):

@@ -44,6 +44,8 @@ def page_data(transcript: Transcript) -> dict[str, Any]:
                 "answer": node.answer,
                 "error": node.error,
                 "spent": node.spent,
+                "token_budget": node.token_budget,
+                "tokens_spent": node.tokens_spent,
                 "source": node.source_id,
                 "reason": node.reason,
                 "children": [c.node_id for c in node.children],
@@ -214,6 +216,12 @@ _SCRIPT = r"""
   summary.appendChild(el("div", "meta", "run " + data.header.run_id + " \u00b7 " + data.header.created +
     " \u00b7 hch " + data.header.hch_version + " \u00b7 " + data.nodes.length + " nodes (" + worked +
     " worked) \u00b7 " + data.file));
+  var tokenBudget = data.header.settings.token_budget;
+  if (typeof tokenBudget === "number") {
+    var rootNode = data.nodes.length ? data.nodes[0] : null;
+    var spentTokens = rootNode && rootNode.tokens_spent !== null ? rootNode.tokens_spent : "?";
+    summary.appendChild(el("div", "meta tokens", "token budget: " + spentTokens + " of " + tokenBudget + " spent"));
+  }
 
   // Tree: children are built on first expansion.
   var liById = {};
@@ -411,6 +419,7 @@ _SCRIPT = r"""
       fact(t, "worked by", n.worker);
       fact(t, "level", n.level);
       fact(t, "budget", n.budget === null ? "unbounded" : n.budget + " calls, spent " + n.spent);
+      if (n.token_budget !== null) fact(t, "token budget", n.token_budget + " tokens, spent " + n.tokens_spent);
     }
     var ans = el("span", "answer detail-answer", n.answer === null ? "(none)" : n.answer);
     fact(t, "answer", ans);

@@ -74,6 +74,13 @@ def node_stats(node: TreeNode) -> NodeStats:
     )
 
 
+def token_budget_line(allotted: object, spent: int | None) -> str:
+    """`` · token budget: S of A spent`` for a run with a token budget ("" without one)."""
+    if not isinstance(allotted, int):
+        return ""
+    return f" · token budget: {'?' if spent is None else spent} of {allotted} spent"
+
+
 def clip(text: str | None, limit: int = 100) -> str:
     """``text`` on one line, shortened to ``limit`` characters."""
     if text is None:
@@ -175,7 +182,8 @@ def render_tree(transcript: Transcript, *, max_depth: int | None = None, width: 
         f"\nrun {header.run_id} · {header.created} · hch {header.hch_version} · "
         f"{len(worked)} nodes worked, {sum(n.status == 'reused' for n in nodes)} reused, "
         f"{sum(n.status == 'refused' for n in nodes)} refused · "
-        f"{sum(t.calls for t in totals)} calls · {sum(t.tokens for t in totals)} tokens",
+        f"{sum(t.calls for t in totals)} calls · {sum(t.tokens for t in totals)} tokens"
+        + token_budget_line(header.settings.get("token_budget"), root.tokens_spent),
         style="dim",
     )
     tree = Tree(_label(root, width), guide_style="dim")
@@ -345,6 +353,8 @@ def render_node(transcript: Transcript, node_id: str) -> RenderableType:
         facts.add_row("worked by", node.worker)
         facts.add_row("level", f"{node.level} (amplification levels below)")
         facts.add_row("budget", "unbounded" if node.budget is None else f"{node.budget} calls, spent {node.spent}")
+        if node.token_budget is not None:
+            facts.add_row("token budget", f"{node.token_budget} tokens, spent {node.tokens_spent}")
     facts.add_row("answer", node.answer if node.answer is not None else "(none)")
     if node.error:
         facts.add_row("error", node.error)

@@ -28,6 +28,10 @@ class TreeNode:
     worker: str | None = None
     answer: str | None = None
     spent: int | None = None
+    token_budget: int | None = None
+    """Model tokens the node was handed (None: unbounded)."""
+    tokens_spent: int | None = None
+    """Model tokens its subtree spent (None until it answered)."""
     error: str | None = None
     source_id: str | None = None
     """For a reused node: the node whose answer it shares."""
@@ -70,6 +74,7 @@ def build_tree(events: list[Event]) -> TreeNode | None:
                     level=event.level,
                     budget=event.budget,
                     worker=event.worker,
+                    token_budget=event.token_budget,
                 )
             )
         elif isinstance(event, Reuse):
@@ -97,7 +102,7 @@ def build_tree(events: list[Event]) -> TreeNode | None:
             target = nodes[node_id]
             target.events.append(event)
             if isinstance(event, NodeAnswer):
-                target.answer, target.spent = event.answer, event.spent
+                target.answer, target.spent, target.tokens_spent = event.answer, event.spent, event.tokens_spent
             elif isinstance(event, NodeError):
                 target.error = f"{event.error_type}: {event.message}"
     for node in nodes.values():

@@ -57,7 +57,7 @@ from transcripts.writer import Listener
 if TYPE_CHECKING:
     from hch.llm.settings import LLMSettings
 
-_ENGINE_SETTINGS = ("depth", "budget", "max_subquestions", "root_worker")
+_ENGINE_SETTINGS = ("depth", "budget", "token_budget", "max_subquestions", "root_worker")
 """Header settings that run_question writes itself."""
 _LINEAGE = ("replay_of", "resumed_from")
 
@@ -88,15 +88,19 @@ class RunBounds:
     question: str
     budget: int | None
     max_subquestions: int
+    token_budget: int | None = None
 
 
 def bounds_of(transcript: Transcript) -> RunBounds:
     settings = transcript.header.settings
     budget = settings.get("budget")
+    token_budget = settings.get("token_budget")  # absent from runs recorded before token budgets
     max_sub = settings.get("max_subquestions", DEFAULT_MAX_SUBQUESTIONS)
-    if not (budget is None or isinstance(budget, int)) or not isinstance(max_sub, int):
-        raise TranscriptError(f"{transcript.path}:1: header settings hold no valid budget / max_subquestions")
-    return RunBounds(transcript.header.question, budget, max_sub)
+    if not all(b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in (budget, token_budget)):
+        raise TranscriptError(f"{transcript.path}:1: header settings hold no valid budget / token_budget")
+    if not isinstance(max_sub, int):
+        raise TranscriptError(f"{transcript.path}:1: header settings hold no valid max_subquestions")
+    return RunBounds(transcript.header.question, budget, max_sub, token_budget)
 
 
 def head_hash(transcript: Transcript) -> str:
@@ -290,6 +294,7 @@ async def replay_transcript(
                 bounds.question,
                 transcript=path,
                 budget=bounds.budget,
+                token_budget=bounds.token_budget,
                 max_subquestions=bounds.max_subquestions,
                 settings={**_inherited_settings(original.header), "replay_of": _lineage(original, integrity)},
                 prompts=prompts,
@@ -350,6 +355,7 @@ def check_resume_flags(spec: RunSpec, given: dict[str, Any], path: Path) -> dict
         "question": spec.question,
         "depth": spec.depth,
         "budget": spec.budget,
+        "token_budget": spec.token_budget,
         "max_subquestions": spec.max_subquestions,
         "overseer": spec.overseer,
         "mode": spec.human_mode,
@@ -417,6 +423,7 @@ async def resume_run(
         bounds.question,
         transcript=path,
         budget=bounds.budget,
+        token_budget=bounds.token_budget,
         max_subquestions=bounds.max_subquestions,
         settings={
             **_inherited_settings(original.header),

@@ -132,6 +132,8 @@ class RunSpec(BaseModel):
     depth: int
     budget: int | None = None
     max_subquestions: int = DEFAULT_MAX_SUBQUESTIONS
+    token_budget: int | None = None
+    """Model tokens the whole tree may spend (None: unbounded; see docs/budgets.md)."""
     overseer: Literal["program", "llm", "human"] = "program"
     human_depths: list[int] = Field(default_factory=list)
     """Depths (0 = the root, ``depth`` = the leaves) where a person works the nodes (see hch.human.build)."""

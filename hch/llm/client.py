@@ -9,10 +9,13 @@ the result in this order:
 3. the network, under a semaphore, with retries of transient failures.
 
 and records exactly one :class:`~transcripts.events.ModelCall` event saying
-which it was. The request recorded, hashed and used as the cache key holds the
-endpoint, the model, the messages and every sampling parameter (and the sample
-index), but never the API key, timeouts or retry settings: those change how a
-result is obtained, not what it is.
+which it was. Under a token budget a call first reserves what it may cost
+from its node, and is charged what it did cost (:mod:`hch.llm.tokens`).
+
+The request recorded, hashed and used as the cache key holds the endpoint,
+the model, the messages and every sampling parameter (and the sample index),
+but never the API key, timeouts or retry settings: those change how a result
+is obtained, not what it is.
 
 The API key is read from the environment once, when the client is built. It
 is handed to the OpenAI SDK and kept only to scrub it from error text; it is
@@ -51,6 +54,7 @@ from hch.llm.retry import (
     wait_before_retry,
 )
 from hch.llm.settings import LLMSettings
+from hch.llm.tokens import charged, reservation, reserve
 from hch.node import Node
 from hch.recording import CallFailed, record_or_replay
 from transcripts.chain import request_hash
@@ -176,6 +180,10 @@ class LLMClient:
             "sample": sample,
         }
 
+    def reservation(self, messages: list[dict[str, str]], *, response_format: dict[str, Any] | None = None) -> int:
+        """What :meth:`chat` with these messages reserves of a token budget (see :mod:`hch.llm.tokens`)."""
+        return reservation(self.request_for(messages, response_format=response_format))
+
     async def chat(
         self,
         node: Node,
@@ -200,9 +208,20 @@ class LLMClient:
         def replayed(record: ModelCall) -> ModelCall | None:
             if record.response is None:
                 return None  # never recorded as a result (failed calls are not played back)
-            return self._event(node, purpose, request, key, response=record.response, source="transcript")
+            return self._event(
+                node, purpose, request, key, response=record.response, source="transcript", tokens=record.tokens
+            )
 
-        event = await record_or_replay(node, ModelCall, key, lambda: self._live(node, purpose, request, key), replayed)
+        # Reserved before, settled after with what the call cost: the run's token budget (hch.llm.tokens).
+        reserved = reserve(node, request)
+        cost = 0
+        try:
+            event = await record_or_replay(
+                node, ModelCall, key, lambda: self._live(node, purpose, request, key, reserved), replayed
+            )
+            cost = event.tokens
+        finally:
+            node.tokens.settle(reserved, cost)
         assert event.response is not None  # a failed call raised
         if event.source == "network" and self.cache is not None:
             # Stored after the call is recorded, so that a cancellation while
@@ -215,13 +234,13 @@ class LLMClient:
 
     # -- the live sources: the cache, then the network -----------------------
 
-    async def _live(self, node: Node, purpose: str, request: dict[str, Any], key: str) -> ModelCall:
+    async def _live(self, node: Node, purpose: str, request: dict[str, Any], key: str, reserved: int) -> ModelCall:
         if self.cache is not None:
             cached = await self._cache_get(key)
             if cached is not None:
                 # A hit costs no tokens, so its usage is empty.
                 return self._event(node, purpose, request, key, response=cached, source="cache")
-        return await self._network(node, purpose, request, key)
+        return await self._network(node, purpose, request, key, reserved)
 
     def _event(
         self,
@@ -236,6 +255,7 @@ class LLMClient:
         latency_s: float = 0.0,
         attempts: list[dict[str, Any]] | None = None,
         error: str | None = None,
+        tokens: int = 0,
     ) -> ModelCall:
         """The ``model_call`` event of one call (counted here: every event built is recorded)."""
         self.counts["error" if error is not None else source] += 1
@@ -250,6 +270,7 @@ class LLMClient:
             attempts=attempts or [],
             source=source,
             error=error,
+            tokens=tokens,
         )
 
     async def _cache_get(self, key: str) -> str | None:
@@ -260,7 +281,7 @@ class LLMClient:
             log.warning("model-call cache %s: unreadable entry %s (%s); calling the model", self.cache.path, key, exc)
             return None
 
-    async def _network(self, node: Node, purpose: str, request: dict[str, Any], key: str) -> ModelCall:
+    async def _network(self, node: Node, purpose: str, request: dict[str, Any], key: str, reserved: int) -> ModelCall:
         attempts: list[dict[str, Any]] = []
         start = time.monotonic()
 
@@ -276,6 +297,7 @@ class LLMClient:
                 latency_s=time.monotonic() - start,
                 attempts=attempts,
                 error=error,
+                tokens=0 if error is not None else charged(usage or {}, reserved),
             )
 
         try:

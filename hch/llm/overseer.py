@@ -6,7 +6,10 @@ what the model is told):
 1. ``decompose``: the model reads its question and how many subquestions it may
    ask, and replies with an answer or a list of subquestions. A node that may
    not ask (no budget, no subquestions left, or depth 0) is told so and
-   answers directly instead (purpose ``answer``).
+   answers directly instead (purpose ``answer``). Under a token budget a node
+   may ask only as many as it can afford: its ``decompose`` and ``combine``
+   calls, and for each subquestion the ``answer`` call of its node (see
+   :meth:`Caller.plan`).
 2. The subquestions (empty ones and duplicates dropped, cut to the allowed
    number) are asked through :meth:`Workspace.ask`, each answered by a fresh
    copy of the model one level down.
@@ -20,6 +23,9 @@ supports it) and read by a tolerant parser (:mod:`hch.llm.replies`). An
 unreadable reply is answered once with a ``repair`` request; if that reply is
 unreadable too, the raw text is taken as the node's answer and the run's stats
 count an ``llm_unparsed`` (the transcript shows both calls and the answer).
+A call the node's token budget cannot afford is not made: a repair is then
+skipped the same way, and a node that cannot afford to answer at all answers
+:data:`NO_TOKENS_ANSWER` (the stats count a ``tokens_exhausted``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from hch.errors import TokensExhausted
 from hch.executor import DEFAULT_MAX_SUBQUESTIONS
 from hch.llm.errors import ModelCallError
 from hch.llm.prompts import DEFAULT_PROMPTS, Prompts, answer_schema, render, step_schema
@@ -54,6 +61,19 @@ STRUCTURED_OUTPUTS: tuple[StructuredOutput, ...] = ("json_schema", "json_object_
 UNPARSED_STAT = "llm_unparsed"
 """Key counted in the run's stats (``run_end.stats``) when a raw reply became an answer."""
 
+NO_TOKENS_STAT = "tokens_exhausted"
+"""Key counted in the run's stats when a call did not fit in its node's token budget."""
+
+NO_TOKENS_ANSWER = "(no answer: the token budget ran out before this node could ask the model)"
+"""The answer of a node whose token budget cannot afford even a direct answer."""
+
+_WIDEST_RAW = "\U0010ffff"
+"""The character with the most UTF-8 bytes (4): a question at its length limit, written in it,
+is the most a question put in a prompt as is can cost."""
+
+_WIDEST_QUOTED = "\x00"
+"""The character whose JSON quotation is longest (``\\u0000``, 6 bytes): the same for quoted text."""
+
 
 class ChatClient(Protocol):
     """What the overseer needs of :class:`hch.llm.client.LLMClient`."""
@@ -67,6 +87,10 @@ class ChatClient(Protocol):
         response_format: dict[str, Any] | None = None,
         sample: int = 0,
     ) -> str: ...
+
+    def reservation(self, messages: list[dict[str, str]], *, response_format: dict[str, Any] | None = None) -> int:
+        """What a call with ``messages`` reserves of a token budget (see :mod:`hch.llm.tokens`)."""
+        ...
 
 
 # -- the protocol ---------------------------------------------------------------------
@@ -137,7 +161,11 @@ class Caller:
     ) -> Step:
         response_format = self.response_format(schema, f"hch_{purpose}")
         plain_is_answer = self.output == "text" and not allow_ask
-        reply = await self._chat(node, messages, purpose=purpose, response_format=response_format)
+        try:
+            reply = await self._chat(node, messages, purpose=purpose, response_format=response_format)
+        except TokensExhausted:
+            node.run.counts[NO_TOKENS_STAT] += 1
+            return Step(answer=NO_TOKENS_ANSWER)
         try:
             step = parse_reply(reply, allow_ask=allow_ask, plain_is_answer=plain_is_answer)
         except Unparseable as exc:
@@ -151,7 +179,11 @@ class Caller:
             {"role": "assistant", "content": clip(reply, limits.repair_quote_chars)},
             {"role": "user", "content": render(self.prompts.repair, problem=problem, format=reply_format)},
         ]
-        second = await self._chat(node, repair, purpose="repair", response_format=response_format)
+        try:
+            second = await self._chat(node, repair, purpose="repair", response_format=response_format)
+        except TokensExhausted:  # no repair: the first reply stands, as an unreadable second one would
+            node.run.counts[NO_TOKENS_STAT] += 1
+            second = ""
         try:
             step = parse_reply(second, allow_ask=allow_ask, plain_is_answer=plain_is_answer)
         except Unparseable:
@@ -181,6 +213,52 @@ class Caller:
                 "try --structured-output json_object or text)"
             )
             raise ModelCallError(str(exc) + hint, cause=exc.cause, status=exc.status, attempts=exc.attempts) from None
+
+    # -- what calls may cost (token budgets) -----------------------------------
+
+    def cost(self, messages: list[dict[str, str]], *, purpose: str, schema: dict[str, Any]) -> int:
+        """What a :meth:`call` with these messages reserves of a token budget."""
+        return self.client.reservation(messages, response_format=self.response_format(schema, f"hch_{purpose}"))
+
+    def answer_cost(self, question: str) -> int:
+        """What the ``answer`` call of a node asking ``question`` reserves."""
+        return self.cost(self.direct_messages(question), purpose="answer", schema=answer_schema(self.prompts.limits))
+
+    def combine_cost(self, question: str, subquestions: list[str]) -> int:
+        """The most the ``combine`` call after ``subquestions`` can reserve (every answer at its longest)."""
+        limits = self.prompts.limits
+        widest = _WIDEST_QUOTED * limits.quoted_answer_chars
+        messages = self.combine_messages(question, [(q, widest) for q in subquestions])
+        return self.cost(messages, purpose="combine", schema=answer_schema(limits))
+
+    def plan(self, ws: Workspace, allowed: int) -> int:
+        """The most subquestions, up to ``allowed``, that ``ws``'s token budget affords (``allowed`` without one).
+
+        Asking ``n`` means a ``decompose`` call, then ``n`` subquestions each
+        handed at least what the ``answer`` call of the longest subquestion
+        reserves (so that every child can answer), then a ``combine`` call: the
+        node asks only when it has all of that left.
+        """
+        if ws.tokens_left is None:
+            return allowed
+        limits = self.prompts.limits
+        each = self.answer_cost(_WIDEST_RAW * limits.subquestion_chars)
+        widest = _WIDEST_QUOTED * limits.subquestion_chars
+        n = allowed
+        while n > 0:
+            decompose = self.cost(
+                self.decompose_messages(ws.question, n), purpose="decompose", schema=step_schema(n, limits)
+            )
+            if ws.can_ask(n, tokens_each=each, keep_tokens=decompose + self.combine_cost(ws.question, [widest] * n)):
+                break
+            n -= 1
+        return n
+
+    def keep_for_combine(self, ws: Workspace, subquestions: list[str]) -> int:
+        """What a node asking ``subquestions`` keeps back for its ``combine`` call (0 without a token budget)."""
+        return 0 if ws.tokens_left is None else self.combine_cost(ws.question, subquestions)
+
+    # -- the conversations -----------------------------------------------------
 
     def direct_messages(self, question: str) -> list[dict[str, str]]:
         """The ``answer`` conversation: the node may not ask, and is told so."""
@@ -265,8 +343,8 @@ class LLMOverseer:
         return self._caller.stats
 
     def allowed(self, ws: Workspace) -> int:
-        """How many subquestions this node may ask now."""
-        return allowed_subquestions(ws, self.max_subquestions)
+        """How many subquestions this node may ask now (and can afford, under a token budget)."""
+        return self._caller.plan(ws, allowed_subquestions(ws, self.max_subquestions))
 
     async def __call__(self, ws: Workspace) -> str:
         node = ws.node
@@ -288,7 +366,7 @@ class LLMOverseer:
         questions = clean_subquestions(step.subquestions, limit=allowed, max_chars=p.limits.subquestion_chars)
         if not questions:  # parse_reply only returns an ask with a non-empty question; defensive
             return await caller.answer_directly(node)
-        answers = await ws.ask(*questions)
+        answers = await ws.ask(*questions, keep_tokens=caller.keep_for_combine(ws, questions))
         step = await caller.call(
             node,
             caller.combine_messages(node.question, list(zip(questions, answers, strict=True))),

@@ -158,6 +158,10 @@ class ScriptedChat:
         self.calls.append(call)
         return self.script(call)
 
+    def reservation(self, messages: list[dict[str, str]], *, response_format: dict[str, Any] | None = None) -> int:
+        """Nothing: a scripted call spends no tokens."""
+        return 0
+
     def purposes(self, node_id: str | None = None) -> list[str]:
         """The purposes of the calls so far (of one node's, if given), in order."""
         return [c.purpose for c in self.calls if node_id is None or c.node_id == node_id]

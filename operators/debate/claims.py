@@ -79,10 +79,10 @@ class _ClaimWorkspace(Workspace):
         self._answer = answer
         self.claims: list[Claim] = []
 
-    def can_ask(self, count: int = 1) -> bool:
+    def can_ask(self, count: int = 1, *, tokens_each: int = 0, keep_tokens: int = 0) -> bool:
         return count >= 1
 
-    async def ask(self, *questions: str) -> list[str]:
+    async def ask(self, *questions: str, keep_tokens: int = 0) -> list[str]:
         answers = []
         for question in questions:
             answer = self._answer(question, len(self.claims))
