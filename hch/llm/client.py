@@ -224,12 +224,8 @@ class LLMClient:
             node.tokens.settle(reserved, cost)
         assert event.response is not None  # a failed call raised
         if event.source == "network" and self.cache is not None:
-            # Stored after the call is recorded, so that a cancellation while
-            # writing cannot lose the record of a call that was made (and paid for).
-            try:
-                await self.cache.set(key, {"request": request, "response": event.response, "usage": event.usage})
-            except Exception as exc:  # the result is good; losing its cache entry must not lose it
-                log.warning("model-call cache %s: could not store %s (%s)", self.cache.path, key, exc)
+            # Written behind: the cache's writer thread stores it, and this run finds it at once.
+            self.cache.put(key, {"request": request, "response": event.response, "usage": event.usage})
         return event.response
 
     # -- the live sources: the cache, then the network -----------------------
