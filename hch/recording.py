@@ -27,6 +27,11 @@ from transcripts.events import HumanInput, ModelCall, OracleCall
 
 E = TypeVar("E", ModelCall, OracleCall, HumanInput)
 
+_KINDS: dict[type[ModelCall | OracleCall | HumanInput], str] = {
+    cls: cls.model_fields["kind"].default for cls in (ModelCall, OracleCall, HumanInput)
+}
+"""Each recorded event type's ``kind`` tag, read once (pydantic's ``model_fields`` costs microseconds a call)."""
+
 
 class CallFailed(Exception):
     """A live call failed, and what happened is worth recording.
@@ -60,7 +65,7 @@ async def record_or_replay(
     """
     playback = node.run.playback
     if playback is not None:
-        record = playback.take(node.node_id, kind.model_fields["kind"].default, key)
+        record = playback.take(node.node_id, _KINDS[kind], key)
         if isinstance(record, kind):
             event = replayed(record)
             if event is not None:
