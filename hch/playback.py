@@ -27,6 +27,8 @@ from hch.errors import HCHError
 from transcripts.events import Event, HumanInput, ModelCall, NodeAnswer, OracleCall, Reuse
 
 Recorded = ModelCall | OracleCall | HumanInput
+"""The events that record a call leaving the engine: the one list of them (a new kind
+of recorded call is added here, and goes through :func:`hch.recording.record_or_replay`)."""
 
 
 class Divergence(HCHError):
@@ -62,7 +64,7 @@ class Playback:
                 playback._reuses[event.child_id] = event.source_id
             elif isinstance(event, NodeAnswer):
                 playback._answers[event.node_id] = event.answer
-            if isinstance(event, ModelCall | OracleCall | HumanInput):
+            if isinstance(event, Recorded):
                 playback._records[(event.node_id, event.kind, event.request_hash)].append(event)
                 playback._by_request[(event.kind, event.request_hash)].append(event)
         return playback

@@ -15,21 +15,27 @@ same rules:
   request, or the request changed;
 - otherwise (a fresh run, a resume's unrecorded calls) the call is made live and
   its event recorded.
+
+A new kind of call (a person's rating, a reward model served over the network)
+gets an event type with ``node_id`` and ``request_hash`` in
+:mod:`transcripts.events`, is added to :data:`hch.playback.Recorded`, and calls
+:func:`record_or_replay` with the hash of its request, a ``live`` that makes the
+call and returns its event, and a ``replayed`` that turns a recorded event into
+this node's. Events derived from recorded calls (an approval, a debate verdict,
+reward scores of a local model) are computed again on replay and need none of this.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 from hch.node import Node
-from transcripts.events import HumanInput, ModelCall, OracleCall
+from hch.playback import Recorded
 
-E = TypeVar("E", ModelCall, OracleCall, HumanInput)
+E = TypeVar("E", bound=Recorded)
 
-_KINDS: dict[type[ModelCall | OracleCall | HumanInput], str] = {
-    cls: cls.model_fields["kind"].default for cls in (ModelCall, OracleCall, HumanInput)
-}
+_KINDS: dict[type[object], str] = {cls: cls.model_fields["kind"].default for cls in get_args(Recorded)}
 """Each recorded event type's ``kind`` tag, read once (pydantic's ``model_fields`` costs microseconds a call)."""
 
 
@@ -41,7 +47,7 @@ class CallFailed(Exception):
     place (a cancellation stays a cancellation).
     """
 
-    def __init__(self, event: ModelCall | OracleCall | HumanInput, error: BaseException) -> None:
+    def __init__(self, event: Recorded, error: BaseException) -> None:
         super().__init__(str(error))
         self.event = event
         self.error = error
