@@ -132,7 +132,8 @@ class RunSpec(BaseModel):
     depth: int
     budget: int | None = None
     max_subquestions: int = DEFAULT_MAX_SUBQUESTIONS
-    token_budget: int | None = None
+    # Left out of the JSON when unbounded, so a header without a token budget is what it was before them.
+    token_budget: int | None = Field(default=None, exclude_if=lambda value: value is None)
     """Model tokens the whole tree may spend (None: unbounded; see docs/budgets.md)."""
     overseer: Literal["program", "llm", "human"] = "program"
     human_depths: list[int] = Field(default_factory=list)
