@@ -18,8 +18,9 @@ from hch.budget import Budget
 from hch.llm import LLMClient, LLMSettings
 from hch.llm.overseer import NO_TOKENS_ANSWER, LLMBaseModel, LLMOverseer
 from hch.llm.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, prompt_bound, reservation
+from hch.node import Node
 from hch.playback import Playback
-from hch.testing import BranchingPolicy
+from hch.testing import BranchingPolicy, RandomOverseer
 from transcripts import read_transcript
 from transcripts.events import Ask, ModelCall, NodeAnswer, NodeError, NodeStart, RunEnd
 
@@ -67,7 +68,7 @@ def llm_tree(llm: LLMClient, depth: int) -> Any:
     return hch_tree(LLMOverseer(llm, output="json_object"), LLMBaseModel(llm, output="json_object"), depth)
 
 
-def check_bounds(path: Path, token_budget: int | None) -> list[NodeStart]:
+def check_bounds(path: Path, token_budget: int | None, *, model_calls: bool = True) -> list[NodeStart]:
     """Assert what a token budget promises of the run in ``path``; return its node starts."""
     events = read_transcript(path).events
     starts = [e for e in events if isinstance(e, NodeStart)]
@@ -80,14 +81,15 @@ def check_bounds(path: Path, token_budget: int | None) -> list[NodeStart]:
     # Every node answered, within what it was handed.
     assert set(answers) == set(by_id)
     for start in starts:
-        assert start.token_budget == (None if token_budget is None else start.token_budget)
+        assert (start.token_budget is None) == (token_budget is None)
         if start.token_budget is not None:
             assert answers[start.node_id].tokens_spent <= start.token_budget
         if start.parent_id is not None and by_id[start.parent_id].token_budget is not None:
             assert start.token_budget is not None and start.token_budget <= by_id[start.parent_id].token_budget  # type: ignore[operator]
-    # The root's spending is the sum of what its calls were charged, and within the run's budget.
+    # The root's spending is within the run's budget, and (model calls spending) the sum of what they were charged.
     spent = answers["0"].tokens_spent
-    assert spent == sum(c.tokens for c in calls)
+    if model_calls:
+        assert spent == sum(c.tokens for c in calls)
     if token_budget is not None:
         assert spent <= token_budget
     return starts
@@ -250,3 +252,57 @@ async def test_show_and_the_page_give_tokens_spent_against_the_allotment(tmp_pat
     assert data["header"]["settings"]["token_budget"] == 40_000
     assert data["nodes"][0]["tokens_spent"] == result.tokens_spent > 0
     assert data["nodes"][0]["token_budget"] == 40_000
+
+
+@dataclass
+class TokenLeaf:
+    """A base model whose answer spends tokens the way a model call does: reserve, then settle with the cost."""
+
+    reserve: int
+    cost: int
+    name: str = "token-leaf"
+    level: int = 0
+
+    async def answer(self, node: Node) -> str:
+        if not node.tokens.reserve(self.reserve):
+            return "0"  # cannot afford its call: answers without it
+        node.tokens.settle(self.reserve, self.cost)
+        return str(len(node.question))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    depth=st.integers(0, 4),
+    token_budget=st.integers(1, 2_000),
+    budget=st.one_of(st.none(), st.integers(1, 60)),
+    fanout=st.integers(1, 5),
+    reserve=st.integers(0, 80),
+    used=st.floats(0, 1),
+    question=st.text(alphabet="abcxyz", min_size=1, max_size=6),
+)
+async def test_shared_and_refused_subquestions_never_overdraw_a_token_budget(
+    tmp_path: Path,
+    depth: int,
+    token_budget: int,
+    budget: int | None,
+    fanout: int,
+    reserve: int,
+    used: float,
+    question: str,
+) -> None:
+    # The random overseer repeats subquestions (shared under the budget rule) and asks its ancestors' (refused).
+    leaf = TokenLeaf(reserve, int(reserve * used))
+    path = tmp_path / f"run-{uuid.uuid4().hex}.jsonl"
+    result = await run_question(
+        hch_tree(RandomOverseer(fanout=fanout), leaf, depth),
+        question,
+        transcript=path,
+        budget=budget,
+        token_budget=token_budget,
+    )
+    starts = check_bounds(path, token_budget, model_calls=False)
+    assert result.tokens_spent <= token_budget
+    leaves = [s for s in starts if s.level == 0]
+    answers = {e.node_id: e for e in read_transcript(path).events if isinstance(e, NodeAnswer)}
+    # What the run spent is what its leaves were charged, each once.
+    assert result.tokens_spent == sum(answers[s.node_id].tokens_spent for s in leaves)
