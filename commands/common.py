@@ -8,7 +8,6 @@ Flag names live here and in the command modules, never in the library.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
@@ -24,7 +23,7 @@ from hch.limits import MAX_BUDGET, MAX_DEPTH, MAX_INSTANCES, MAX_SIZE, MAX_SUBQU
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from hch.tasks import Instance
+    from hch.app.options import ModelOptions
     from operators.questions import QuestionSet
 
 
@@ -116,30 +115,6 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated inst
 SizeOpt = Annotated[int, typer.Option("--size", help=f"Elements in a generated instance (1 to {MAX_SIZE:,}).")]
 
 
-def task_cases(task_name: str | None, facts: Path | None, question: str | None, seed: int, size: int) -> list[Instance]:
-    """The task instances a `run` asks for: generated, or read from a facts file."""
-    from hch.limits import check_size
-    from hch.tasks import Instance, find_task, load_instances
-
-    if facts is not None:
-        cases = load_instances(facts)
-        if task_name is not None and any(c.task != task_name for c in cases):
-            raise UsageError(f"{facts}: holds task {cases[0].task!r}, but --task {task_name} was given")
-        if question is not None:
-            task = find_task(cases[0].task)
-            task.parse_question(cases[0].facts, question)
-            cases = [Instance(task=cases[0].task, facts=cases[0].facts, question=question)]
-        return cases
-    assert task_name is not None
-    task = find_task(task_name)
-    check_size(size, "--size")
-    case = task.generate(random.Random(seed), size)
-    if question is not None:
-        task.parse_question(case.facts, question)
-        case = Instance(task=case.task, facts=case.facts, question=question)
-    return [case]
-
-
 OverseerOpt = Annotated[
     str | None,
     typer.Option(
@@ -226,6 +201,14 @@ StructuredOpt = Annotated[
 ]
 
 
+def flag(name: str) -> str:
+    """How the command line names the library's option ``name`` (``max_subquestions`` -> ``--max-subquestions``).
+
+    The library's errors name options through it (:data:`hch.app.options.Label`).
+    """
+    return "QUESTION" if name == "question" else "--" + name.replace("_", "-")
+
+
 def llm_fields(
     *,
     model: str | None,
@@ -242,10 +225,46 @@ def llm_fields(
     max_wait: float | None = None,
 ) -> dict[str, Any]:
     """RunSpec fields for the model, from the flags and the environment (UsageError if they are bad)."""
-    from hch.llm.embedded import is_embedded, resolve_settings
-    from hch.llm.overseer import STRUCTURED_OUTPUTS
+    from hch.app.options import model_fields
 
-    settings = resolve_settings(
+    return model_fields(
+        model_options(
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            concurrency=concurrency,
+            no_cache=no_cache,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            structured_output=structured_output,
+            max_wait=max_wait,
+        ),
+        label=flag,
+    )
+
+
+def model_options(
+    *,
+    model: str | None,
+    base_url: str | None,
+    api_key_env: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    seed: int | None,
+    concurrency: int | None,
+    no_cache: bool,
+    timeout: float | None,
+    max_attempts: int | None,
+    structured_output: str,
+    max_wait: float | None = None,
+) -> ModelOptions:
+    """The model flags as the library's :class:`~hch.app.options.ModelOptions`."""
+    from hch.app.options import ModelOptions
+
+    return ModelOptions(
         model=model,
         base_url=base_url,
         api_key_env=api_key_env,
@@ -257,29 +276,15 @@ def llm_fields(
         timeout_s=timeout,
         max_attempts=max_attempts,
         max_wait_s=max_wait,
+        structured_output=structured_output,
     )
-    output = structured_output
-    if output == "auto":
-        output = "json_object_schema" if is_embedded(settings) else "json_schema"
-    if output not in STRUCTURED_OUTPUTS:
-        raise UsageError(f"--structured-output {structured_output!r}: choose auto, {', '.join(STRUCTURED_OUTPUTS)}")
-    return {"llm": settings, "structured_output": output}
 
 
 def who_works(overseer: str | None, human_depths: str | None, mode: str, depth: int, free_text: bool) -> dict[str, Any]:
     """RunSpec fields saying who works the nodes, from --overseer, --human-depths and --mode."""
-    from hch.human.build import check_mode, parse_depths
+    from hch.app import options
 
-    chosen = overseer or ("llm" if free_text else "program")
-    if chosen not in ("program", "llm", "human"):
-        raise UsageError(f"--overseer {chosen!r}: choose program, llm or human")
-    if chosen == "program" and free_text:
-        raise UsageError("--overseer program needs --task or --facts (free-text questions need llm or human)")
-    depths = parse_depths(human_depths, depth) if human_depths is not None else []
-    human_mode = check_mode(mode)
-    if human_mode != "direct" and chosen != "human" and not depths:
-        raise UsageError(f"--mode {human_mode} is how a person works a node: add --overseer human or --human-depths")
-    return {"overseer": chosen, "human_depths": depths, "human_mode": human_mode}
+    return options.who_works(overseer, human_depths, mode, depth, free_text, label=flag)
 
 
 # Options every operator command (amplify, iterate, approve, rrm, debate, ...) takes:

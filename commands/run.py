@@ -35,13 +35,12 @@ from commands.common import (
     TrustEditedOpt,
     err,
     fail,
+    flag,
     integrity_or_fail,
-    llm_fields,
+    model_options,
     out,
     read_transcript_or_fail,
     run_async,
-    task_cases,
-    who_works,
 )
 from hch.defaults import DEFAULT_MAX_SUBQUESTIONS
 from hch.errors import UsageError
@@ -49,7 +48,6 @@ from hch.limits import MAX_INSTANCES
 
 # The library is imported inside the commands (see commands/common.py).
 if TYPE_CHECKING:
-    from hch.app.progress import ProgressLine
     from hch.app.spec import RunSpec
     from hch.executor import RunResult
 
@@ -85,27 +83,6 @@ def _print_run(spec: RunSpec, result: RunResult, expected: str | None) -> None:
         + (f" of {spec.budget}" if spec.budget is not None else "")
     )
     out.print(f"[bold]transcript[/] {escape(str(result.transcript))}")
-
-
-async def _execute(spec: RunSpec, path: Path, run_id: str, live: ProgressLine | None) -> RunResult:
-    """Build the tree ``spec`` describes (opening its model client) and run its question, writing ``path``."""
-    from hch.app.runtime import open_run
-    from hch.executor import run_question
-
-    notify = partial(err.print, markup=False) if err.is_terminal else None
-    async with open_run(spec, notify=notify) as opened:
-        with live or nullcontext():
-            return await run_question(
-                opened.model,
-                spec.question,
-                transcript=path,
-                budget=spec.budget,
-                max_subquestions=spec.max_subquestions,
-                settings={"spec": spec.model_dump(mode="json"), **opened.header},
-                prompts=opened.prompts,
-                listeners=[live] if live else [],
-                run_id=run_id,
-            )
 
 
 def run(
@@ -150,83 +127,64 @@ def run(
     trust_edited: TrustEditedOpt = False,
 ) -> None:
     """Run a question through a depth-k HCH tree and print its answer."""
+    from hch.app.options import RunOptions, plan_runs
     from hch.app.progress import ProgressLine
-    from hch.app.spec import RunSpec, TaskSpec, check_bounds, needs_llm
-    from hch.executor import check_new_transcript, check_question, default_transcript_path, new_run_id
+    from hch.app.runtime import run_spec
+    from hch.executor import default_transcript_path, new_run_id
     from hch.human.build import has_people
     from hch.human.console import NO_TTY, stdin_is_tty
-    from hch.tasks import find_task
 
     if resume is not None:
         _resume_run(ctx, resume, transcript, as_json, trust_edited)
         return
     if trust_edited:
         fail("--trust-edited applies to --resume (a run that builds on a transcript)", 2)
+    options = RunOptions(
+        question=question,
+        depth=depth,
+        budget=budget,
+        max_subquestions=max_subquestions,
+        task=task,
+        seed=seed,
+        size=size,
+        facts=facts,
+        overseer=overseer,
+        human_depths=human_depths,
+        mode=mode,
+        model=model_options(
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            concurrency=concurrency,
+            no_cache=no_cache,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            max_wait=max_wait,
+            structured_output=structured_output,
+        ),
+        transcript=transcript,
+    )
     try:
-        check_bounds(depth, budget, max_subquestions)
-        # Before anything starts (the embedded model takes seconds): a run that cannot be recorded is bad input.
-        if question is not None:
-            check_question(question)
-        if transcript is not None:
-            check_new_transcript(transcript)
-        who = who_works(overseer, human_depths, mode, depth, task is None and facts is None)
-        if task is None and facts is None:
-            if question is None:
-                raise UsageError("give a QUESTION, or --task NAME, or --facts FILE")
-            specs: list[tuple[RunSpec, str | None]] = [
-                (
-                    RunSpec(question=question, depth=depth, budget=budget, max_subquestions=max_subquestions, **who),
-                    None,
-                )
-            ]
-        else:
-            task_seed = 0 if seed is None else seed
-            cases = task_cases(task, facts, question, task_seed, size)
-            specs = [
-                (
-                    RunSpec(
-                        question=c.question,
-                        depth=depth,
-                        budget=budget,
-                        max_subquestions=max_subquestions,
-                        task=TaskSpec(name=c.task, facts=c.facts, seed=task_seed if facts is None else None, size=size),
-                        **who,
-                    ),
-                    find_task(c.task).solve(c.facts, c.question),
-                )
-                for c in cases
-            ]
-        if any(needs_llm(spec) for spec, _ in specs):
-            llm = llm_fields(
-                model=model,
-                base_url=base_url,
-                api_key_env=api_key_env,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                seed=seed,
-                concurrency=concurrency,
-                no_cache=no_cache,
-                timeout=timeout,
-                max_attempts=max_attempts,
-                max_wait=max_wait,
-                structured_output=structured_output,
-            )
-            specs = [(spec.model_copy(update=llm) if needs_llm(spec) else spec, e) for spec, e in specs]
+        planned = plan_runs(options, label=flag)
     except UsageError as exc:
         fail(str(exc), 2)
-    if transcript is not None and len(specs) > 1:
-        fail("--transcript names one file, but the facts file holds several questions", 2)
-    people = has_people(specs[0][0])
+    people = has_people(planned[0].spec)
     if people and not stdin_is_tty():
         fail(NO_TTY, 2)
 
+    notify = partial(err.print, markup=False) if err.is_terminal else None
     reports = []
-    for spec, expected in specs:
+    for spec, expected in ((p.spec, p.expected) for p in planned):
         run_id = new_run_id()
         path = transcript or default_transcript_path(run_id)
         # A person at the terminal gets the screen: no live progress line under the prompt.
         live = ProgressLine(err) if not as_json and err.is_terminal and not people else None
-        result = run_async(partial(_execute, spec, path, run_id, live), transcript_hint=path)
+        listeners = [live] if live else []
+        go = partial(run_spec, spec, transcript=path, run_id=run_id, listeners=listeners, display=live, notify=notify)
+        result = run_async(go, transcript_hint=path)
         if as_json:
             reports.append(_report(spec, result, expected))
         else:
@@ -261,9 +219,9 @@ def eval_(
     try:
         the_task = find_task(task)
         for d in depth:
-            check_bounds(d, budget, max_subquestions)
-        check_instances(n, "--n")
-        check_size(size, "--size")
+            check_bounds(d, budget, max_subquestions, label=flag)
+        check_instances(n, flag("n"))
+        check_size(size, flag("size"))
     except UsageError as exc:
         fail(str(exc), 2)
     cases = instances(the_task, n, seed, size)

@@ -117,7 +117,7 @@ def test_review_mode_former_name_is_explained_and_still_read_from_transcripts() 
     from hch.human.commands import recorded_mode
 
     assert check_mode("review") == "review"
-    former = r"--mode 'approval' \(now called review\): choose one of direct, augmented, review"
+    former = r"mode 'approval' \(now called review\): choose one of direct, augmented, review"
     with pytest.raises(UsageError, match=former):
         check_mode("approval")
     # A header written before the rename still builds the same run ...

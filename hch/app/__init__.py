@@ -5,9 +5,11 @@ context, playback, ...) runs a tree of models and overseers and records it; it
 knows nothing of run specs, command lines or terminals. This package is what
 the ``hch`` command and the operators stand on:
 
+- :mod:`hch.app.options`: building the runs a set of typed options asks for (what
+  ``hch run`` does with its flags);
 - :mod:`hch.app.spec`: a :class:`~hch.app.spec.RunSpec` (what a run is, stored in
   its transcript's header) and building the tree it describes;
-- :mod:`hch.app.runtime`: opening a run's model client (and the embedded model);
+- :mod:`hch.app.runtime`: opening a run's model client (and the embedded model), and running a spec;
 - :mod:`hch.app.replay`: replaying and resuming a run from its transcript;
 - :mod:`hch.app.integrity`: refusing to build on a transcript whose chain does not
   verify. It is here, not in the engine, because only replay and resume (this

@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hch.app.spec import RunSpec, TaskSpec, build_model
-from hch.executor import DEFAULT_MAX_SUBQUESTIONS, run_question
+from hch.app.runtime import run_spec
+from hch.app.spec import RunSpec, TaskSpec
+from hch.executor import DEFAULT_MAX_SUBQUESTIONS
 from hch.limits import check_instances
 from hch.tasks import Instance, Task
 
@@ -76,14 +77,7 @@ async def evaluate(
                 max_subquestions=max_subquestions,
                 task=TaskSpec(name=task.name, facts=case.facts),
             )
-            result = await run_question(
-                build_model(spec),
-                case.question,
-                transcript=transcript_dir / f"depth{depth}-{i:04d}.jsonl",
-                budget=budget,
-                max_subquestions=max_subquestions,
-                settings={"spec": spec.model_dump(mode="json")},
-            )
+            result = await run_spec(spec, transcript=transcript_dir / f"depth{depth}-{i:04d}.jsonl")
             expected = task.solve(case.facts, case.question)
             ok = result.answer == expected
             score.n += 1

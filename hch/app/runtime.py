@@ -1,22 +1,26 @@
 """Opening what one run needs: its one model client (and the embedded model's
 server, when that is the endpoint) and the tree built on them.
 
-``hch run`` and ``hch run --resume`` both go through :func:`open_run`, so a
-resumed run is built exactly as a fresh one. (A replay builds its tree with an
-offline client instead: see :mod:`hch.app.replay`.)
+``hch run``, ``hch eval`` and ``hch run --resume`` all go through :func:`open_run`
+(the first two by :func:`run_spec`), so a resumed run is built exactly as a fresh
+one. (A replay builds its tree with an offline client instead: see
+:mod:`hch.app.replay`.)
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hch.app.spec import RunSpec, build_model, needs_llm
 from hch.errors import UsageError
+from hch.executor import RunResult, run_question
 from hch.protocols import Model
 from transcripts.events import JSONValue
+from transcripts.writer import Listener
 
 if TYPE_CHECKING:
     from hch.llm.client import LLMClient
@@ -109,3 +113,35 @@ async def open_run(
         return
     async with open_model_client(settings or settings_of(spec), notify=notify) as opened:
         yield OpenRun(build_model(spec, llm=opened.client), prompts_for(spec), opened.header)
+
+
+async def run_spec(
+    spec: RunSpec,
+    *,
+    transcript: Path,
+    run_id: str | None = None,
+    listeners: Iterable[Listener] = (),
+    display: AbstractContextManager[Any] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Open the run ``spec`` describes and answer its question, writing ``transcript``.
+
+    The header records the spec (so that replay and resume rebuild the same
+    tree), what served the run and the prompts it uses. ``display`` (a live
+    progress line, say) is entered once the model client is open, so that
+    ``notify``'s messages about opening it are not drawn over.
+    """
+    async with open_run(spec, notify=notify) as opened:
+        with display or nullcontext():
+            return await run_question(
+                opened.model,
+                spec.question,
+                transcript=transcript,
+                budget=spec.budget,
+                token_budget=spec.token_budget,
+                max_subquestions=spec.max_subquestions,
+                settings={"spec": spec.model_dump(mode="json"), **opened.header},
+                prompts=opened.prompts,
+                listeners=listeners,
+                run_id=run_id,
+            )

@@ -1,6 +1,6 @@
 """What a run is: enough to build its tree again from a transcript header.
 
-The CLI turns flags into a :class:`RunSpec`; :func:`build_model` turns a spec
+Options become a :class:`RunSpec` (:mod:`hch.app.options`); :func:`build_model` turns a spec
 into the model tree; the spec is stored in the transcript header under
 ``settings.spec`` so that replay and resume rebuild exactly the same tree. A
 task instance's facts are stored in full, so a transcript needs no other file.
@@ -8,6 +8,7 @@ task instance's facts are stored in full, so a transcript needs no other file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -167,11 +168,15 @@ class RunSpec(BaseModel):
         return FORMER_NAMES.get(value, value) if isinstance(value, str) else value
 
 
-def check_bounds(depth: int, budget: int | None, max_subquestions: int) -> None:
-    """Reject impossible or out-of-limit bounds with a one-line message (limits: :mod:`hch.limits`)."""
-    check_depth(depth, "--depth")
-    check_budget(budget, "--budget")
-    check_max_subquestions(max_subquestions, "--max-subquestions")
+def check_bounds(depth: int, budget: int | None, max_subquestions: int, *, label: Callable[[str], str] = str) -> None:
+    """Reject impossible or out-of-limit bounds with a one-line message (limits: :mod:`hch.limits`).
+
+    ``label`` names an option in the message, given its name (``max_subquestions``): see
+    :data:`hch.app.options.Label`.
+    """
+    check_depth(depth, label("depth"))
+    check_budget(budget, label("budget"))
+    check_max_subquestions(max_subquestions, label("max_subquestions"))
 
 
 def needs_llm(spec: RunSpec) -> bool:

@@ -32,8 +32,8 @@ from hch.protocols import Model, Overseer
 ALL = "all"
 
 
-def parse_depths(text: str, depth: int) -> list[int]:
-    """``"0,1"`` -> [0, 1]; ``"all"`` -> [0..depth]; one-line UsageError otherwise."""
+def parse_depths(text: str, depth: int, name: str = "human_depths") -> list[int]:
+    """``"0,1"`` -> [0, 1]; ``"all"`` -> [0..depth]; one-line UsageError (naming the option ``name``) otherwise."""
     text = text.strip()
     if text.lower() == ALL:
         return list(range(depth + 1))
@@ -41,26 +41,25 @@ def parse_depths(text: str, depth: int) -> list[int]:
     for part in text.split(","):
         part = part.strip()
         if not part:
-            raise UsageError(f"--human-depths {text!r}: an empty item; give depths like 0,1 or all")
+            raise UsageError(f"{name} {text!r}: an empty item; give depths like 0,1 or all")
         if not part.isdigit():
-            raise UsageError(f"--human-depths {text!r}: {part!r} is not a depth; give depths like 0,1 or all")
+            raise UsageError(f"{name} {text!r}: {part!r} is not a depth; give depths like 0,1 or all")
         value = int(part)
         if value > depth:
             raise UsageError(
-                f"--human-depths {text!r}: depth {value} is below the tree (depth {depth}: 0 is the root, "
-                f"{depth} the leaves)"
+                f"{name} {text!r}: depth {value} is below the tree (depth {depth}: 0 is the root, {depth} the leaves)"
             )
         found.add(value)
     return sorted(found)
 
 
-def check_mode(mode: str) -> Mode:
-    """The mode named ``mode``; a one-line UsageError naming the choices otherwise."""
+def check_mode(mode: str, name: str = "mode") -> Mode:
+    """The mode named ``mode``; a one-line UsageError (naming the option ``name``) naming the choices otherwise."""
     for known in MODES:
         if mode == known:
             return known
     now = f" (now called {FORMER_NAMES[mode]})" if mode in FORMER_NAMES else ""
-    raise UsageError(f"--mode {mode!r}{now}: choose one of {', '.join(MODES)}")
+    raise UsageError(f"{name} {mode!r}{now}: choose one of {', '.join(MODES)}")
 
 
 def human_depths_of(overseer: str, human_depths: Sequence[int], depth: int) -> set[int]:
