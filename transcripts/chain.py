@@ -25,13 +25,30 @@ def line_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return _digest(prev_hash, canonical_json(body))
 
 
-def seal(prev_hash: str, fields: dict[str, Any]) -> tuple[str, bytes]:
+_SLOT = "\x00hch-serialised\x00"
+"""Stands in for a serialised field while the rest of a line is serialised (see :func:`seal`)."""
+_SLOT_JSON = canonical_json(_SLOT)
+
+
+def seal(prev_hash: str, fields: dict[str, Any], serialised: tuple[str, str] | None = None) -> tuple[str, bytes]:
     """The hash of ``fields`` (which must not hold one) and the line to write, newline included.
 
     Each event is serialised once: the line is the very bytes that were hashed
     (the canonical JSON, UTF-8), with the hash spliced in as a last key.
+    ``serialised`` is a top-level field (name, canonical JSON of its value) that
+    is already serialised, such as a model call's request, serialised for its
+    hash: it is spliced in, and the line is the same as if it were in ``fields``.
     """
-    body = canonical_json(fields).encode()
+    if serialised is None:
+        text = canonical_json(fields)
+    else:
+        name, value_json = serialised
+        text = canonical_json({**fields, name: _SLOT})
+        if text.count(_SLOT_JSON) == 1:  # the slot itself (a string holding it would make two)
+            text = text.replace(_SLOT_JSON, value_json)
+        else:
+            text = canonical_json({**fields, name: json.loads(value_json)})
+    body = text.encode()
     digest = hashlib.sha256(prev_hash.encode() + body).hexdigest()
     return digest, b'%s,"hash":"%s"}\n' % (body[:-1], digest.encode())
 
@@ -42,4 +59,9 @@ def _digest(prev_hash: str, body: str) -> str:
 
 def request_hash(request: Any) -> str:
     """Stable hash of a call's request (model call, oracle lookup, human prompt)."""
-    return hashlib.sha256(canonical_json(request).encode()).hexdigest()
+    return hash_of_json(canonical_json(request))
+
+
+def hash_of_json(text: str) -> str:
+    """:func:`request_hash` of a request given as its canonical JSON (serialised once, used twice)."""
+    return hashlib.sha256(text.encode()).hexdigest()

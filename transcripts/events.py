@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
 SCHEMA_VERSION = 1
 
@@ -30,6 +30,13 @@ class _Event(BaseModel):
     seq: int = -1
     time: float = 0.0
     hash: str = ""
+
+    def serialised_field(self) -> tuple[str, str] | None:
+        """A top-level field already serialised as canonical JSON, as (name, JSON), or None.
+
+        The writer splices it into the line instead of serialising it again.
+        """
+        return None
 
 
 class Header(_Event):
@@ -123,6 +130,29 @@ class ModelCall(_Event):
     """Tokens charged against the run's token budget (see docs/budgets.md):
     the usage the server reported for a network call, nothing for a cache hit,
     and for a replayed call what the recorded call was charged."""
+
+    _request_json: str | None = PrivateAttr(default=None)
+
+    def with_request_json(self, text: str) -> ModelCall:
+        """This event, noting that ``text`` is the canonical JSON of its request.
+
+        The client serialises each request once, for its hash; the writer then
+        reuses that text for the line instead of serialising the request again.
+        The caller vouches that ``text`` is ``canonical_json(self.request)``.
+        """
+        self._request_json = text
+        return self
+
+    def serialised_field(self) -> tuple[str, str] | None:
+        return None if self._request_json is None else ("request", self._request_json)
+
+    def __eq__(self, other: object) -> bool:
+        # The fields decide: the request's serialised text is a copy of one of them, not more.
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = _Event.__hash__
 
 
 class HumanInput(_Event):

@@ -53,10 +53,11 @@ class TranscriptWriter:
         """
         if self._error is not None:
             raise OSError(f"transcript {self.path} can no longer be written: {self._error}")
-        fields = event.model_dump(mode="json", exclude={"hash"})
+        serialised = event.serialised_field()
+        fields = event.model_dump(mode="json", exclude={"hash"} if serialised is None else {"hash", serialised[0]})
         fields["seq"] = self._seq
         fields["time"] = time.time()
-        digest, line = seal(self._prev_hash, fields)
+        digest, line = seal(self._prev_hash, fields, serialised)
         self._prev_hash = digest
         self._seq += 1
         self._queue.put(line)

@@ -57,7 +57,7 @@ from hch.llm.settings import LLMSettings
 from hch.llm.tokens import charged, reservation, reserve
 from hch.node import Node
 from hch.recording import CallFailed, record_or_replay
-from transcripts.chain import request_hash
+from transcripts.chain import canonical_json, hash_of_json
 from transcripts.events import ModelCall
 
 log = logging.getLogger("hch.llm")
@@ -163,11 +163,13 @@ class LLMClient:
             raise ValueError(f"sample index must be >= 0, got {sample}")
         copied: list[dict[str, str]] = []
         for message in messages:
-            if not isinstance(message, Mapping) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in message.items()
-            ):
+            if not isinstance(message, Mapping):
                 raise TypeError(f"each message must be a dict of str to str, got {message!r}")
-            copied.append(dict(message))  # a copy: the caller may reuse its list
+            copy = dict(message)  # a copy: the caller may reuse its list
+            for k, v in copy.items():  # a plain loop: a generator per message cost a tenth of a hit
+                if not isinstance(k, str) or not isinstance(v, str):
+                    raise TypeError(f"each message must be a dict of str to str, got {message!r}")
+            copied.append(copy)
         s = self.settings
         return {
             "base_url": s.base_url,
@@ -203,13 +205,15 @@ class LLMClient:
         transcript did not record.
         """
         request = self.request_for(messages, response_format=response_format, sample=sample)
-        key = request_hash(request)
+        # Serialised once: the text hashed for the key is the text the event's line holds.
+        text = canonical_json(request)
+        key = hash_of_json(text)
 
         def replayed(record: ModelCall) -> ModelCall | None:
             if record.response is None:
                 return None  # never recorded as a result (failed calls are not played back)
             return self._event(
-                node, purpose, request, key, response=record.response, source="transcript", tokens=record.tokens
+                node, purpose, request, key, text, response=record.response, source="transcript", tokens=record.tokens
             )
 
         # Reserved before, settled after with what the call cost: the run's token budget (hch.llm.tokens).
@@ -217,7 +221,7 @@ class LLMClient:
         cost = 0
         try:
             event = await record_or_replay(
-                node, ModelCall, key, lambda: self._live(node, purpose, request, key, reserved), replayed
+                node, ModelCall, key, lambda: self._live(node, purpose, request, key, text, reserved), replayed
             )
             cost = event.tokens
         finally:
@@ -230,13 +234,15 @@ class LLMClient:
 
     # -- the live sources: the cache, then the network -----------------------
 
-    async def _live(self, node: Node, purpose: str, request: dict[str, Any], key: str, reserved: int) -> ModelCall:
+    async def _live(
+        self, node: Node, purpose: str, request: dict[str, Any], key: str, request_json: str, reserved: int
+    ) -> ModelCall:
         if self.cache is not None:
             cached = await self._cache_get(key)
             if cached is not None:
                 # A hit costs no tokens, so its usage is empty.
-                return self._event(node, purpose, request, key, response=cached, source="cache")
-        return await self._network(node, purpose, request, key, reserved)
+                return self._event(node, purpose, request, key, request_json, response=cached, source="cache")
+        return await self._network(node, purpose, request, key, request_json, reserved)
 
     def _event(
         self,
@@ -244,6 +250,7 @@ class LLMClient:
         purpose: str,
         request: dict[str, Any],
         key: str,
+        request_json: str,
         *,
         response: str | None,
         source: Literal["network", "cache", "transcript"],
@@ -267,7 +274,7 @@ class LLMClient:
             source=source,
             error=error,
             tokens=tokens,
-        )
+        ).with_request_json(request_json)
 
     async def _cache_get(self, key: str) -> str | None:
         assert self.cache is not None
@@ -277,7 +284,9 @@ class LLMClient:
             log.warning("model-call cache %s: unreadable entry %s (%s); calling the model", self.cache.path, key, exc)
             return None
 
-    async def _network(self, node: Node, purpose: str, request: dict[str, Any], key: str, reserved: int) -> ModelCall:
+    async def _network(
+        self, node: Node, purpose: str, request: dict[str, Any], key: str, request_json: str, reserved: int
+    ) -> ModelCall:
         attempts: list[dict[str, Any]] = []
         start = time.monotonic()
 
@@ -287,6 +296,7 @@ class LLMClient:
                 purpose,
                 request,
                 key,
+                request_json,
                 response=response,
                 source="network",
                 usage=usage,

@@ -26,6 +26,8 @@ _SUBQ_LINE = re.compile(r"^[ \t>*#_]*sub[ -]?questions?[ \t*_]*:[ \t*_]*(.*)$", 
 _LIST_ITEM = re.compile(r"^[ \t]*(?:\d+[.):]|[-*\u2022])[ \t]+(.+?)[ \t]*$")
 _ANSWER_KEYS = ("answer", "final_answer", "finalanswer", "response")
 _SUBQ_KEYS = ("subquestions", "sub_questions", "subquestion", "questions")
+_DECODER = json.JSONDecoder()
+"""Shared (it holds no state between calls): building one per reply cost more than parsing it."""
 
 
 def parse_reply(text: str, *, allow_ask: bool, plain_is_answer: bool = False) -> Step:
@@ -57,7 +59,6 @@ def _json_objects(text: str) -> list[dict[str, Any]]:
     """JSON objects in ``text``: the whole of it, fenced blocks, then any ``{...}`` that decodes."""
     candidates = [text, *(m.group(1) for m in _FENCE.finditer(text))]
     found: list[dict[str, Any]] = []
-    decoder = json.JSONDecoder()
     for candidate in candidates:
         candidate = candidate.strip()
         try:
@@ -69,7 +70,7 @@ def _json_objects(text: str) -> list[dict[str, Any]]:
             continue
         for match in re.finditer(r"\{", candidate):
             try:
-                value, _end = decoder.raw_decode(candidate, match.start())
+                value, _end = _DECODER.raw_decode(candidate, match.start())
             except ValueError:
                 continue
             if isinstance(value, dict):
