@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
 import typer
 
 from hch.errors import HCHError, UsageError
-from hch.limits import MAX_BUDGET, MAX_DEPTH, MAX_INSTANCES, MAX_SIZE, MAX_SUBQUESTIONS
+from hch.limits import MAX_BUDGET, MAX_DEPTH, MAX_INSTANCES, MAX_SIZE, MAX_SUBQUESTIONS, MAX_TOKEN_BUDGET
 
 # Only the names the flags need are imported here: the library is imported inside the
 # commands, so that `hch --help` does not load the engine, pydantic or the OpenAI SDK
@@ -105,6 +105,14 @@ DepthOpt = Annotated[
 BudgetOpt = Annotated[
     int | None,
     typer.Option("--budget", "-b", help=f"Most calls (nodes worked) the whole tree may spend (1 to {MAX_BUDGET:,})."),
+]
+TokenBudgetOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--token-budget",
+        help=f"Most model tokens the whole tree may spend, prompts and replies (1 to {MAX_TOKEN_BUDGET:,}; "
+        "needs --max-tokens for a model; docs/budgets.md).",
+    ),
 ]
 MaxSubOpt = Annotated[
     int, typer.Option("--max-subquestions", help=f"Most subquestions one node may ask (1 to {MAX_SUBQUESTIONS:,}).")

@@ -32,6 +32,7 @@ from commands.common import (
     TaskOpt,
     TemperatureOpt,
     TimeoutOpt,
+    TokenBudgetOpt,
     TrustEditedOpt,
     err,
     fail,
@@ -65,6 +66,8 @@ def _report(spec: RunSpec, result: RunResult, expected: str | None) -> dict[str,
         "network_calls": result.network_calls,
         "reused": result.counts.get("reuse", 0),
         "spent": result.spent,
+        "token_budget": spec.token_budget,
+        "tokens_spent": result.tokens_spent,
         "transcript": str(result.transcript),
     }
 
@@ -81,6 +84,7 @@ def _print_run(spec: RunSpec, result: RunResult, expected: str | None) -> None:
         f"depth {spec.depth} · nodes {result.nodes} · calls {result.calls} · "
         f"reused {result.counts.get('reuse', 0)} · budget spent {result.spent}"
         + (f" of {spec.budget}" if spec.budget is not None else "")
+        + (f" · tokens spent {result.tokens_spent} of {spec.token_budget}" if spec.token_budget is not None else "")
     )
     out.print(f"[bold]transcript[/] {escape(str(result.transcript))}")
 
@@ -90,6 +94,7 @@ def run(
     question: Annotated[str | None, typer.Argument(help="The question (optional with --task or --facts).")] = None,
     depth: DepthOpt = 3,
     budget: BudgetOpt = None,
+    token_budget: TokenBudgetOpt = None,
     max_subquestions: MaxSubOpt = DEFAULT_MAX_SUBQUESTIONS,
     task: TaskOpt = None,
     seed: Annotated[
@@ -143,6 +148,7 @@ def run(
         question=question,
         depth=depth,
         budget=budget,
+        token_budget=token_budget,
         max_subquestions=max_subquestions,
         task=task,
         seed=seed,
@@ -202,6 +208,7 @@ def eval_(
     seed: SeedOpt = 0,
     size: SizeOpt = 64,
     budget: BudgetOpt = None,
+    token_budget: TokenBudgetOpt = None,
     max_subquestions: MaxSubOpt = DEFAULT_MAX_SUBQUESTIONS,
     as_json: JsonOpt = False,
 ) -> None:
@@ -219,7 +226,7 @@ def eval_(
     try:
         the_task = find_task(task)
         for d in depth:
-            check_bounds(d, budget, max_subquestions, label=flag)
+            check_bounds(d, budget, max_subquestions, token_budget=token_budget, label=flag)
         check_instances(n, flag("n"))
         check_size(size, flag("size"))
     except UsageError as exc:
@@ -238,6 +245,7 @@ def eval_(
                 transcript_dir=folder,
                 budget=budget,
                 max_subquestions=max_subquestions,
+                token_budget=token_budget,
                 on_result=lambda _d, _ok: progress.advance(bar),
             )
 

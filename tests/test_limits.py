@@ -12,7 +12,7 @@ from rich.console import Console
 from hch import UsageError, Workspace, hch_tree, run_question
 from hch.app.evaluate import instances
 from hch.app.replay import replay_transcript
-from hch.limits import MAX_BUDGET, MAX_DEPTH, MAX_INSTANCES, MAX_SIZE, MAX_SUBQUESTIONS
+from hch.limits import MAX_BUDGET, MAX_DEPTH, MAX_INSTANCES, MAX_SIZE, MAX_SUBQUESTIONS, MAX_TOKEN_BUDGET
 from hch.tasks import find_task
 from hch.testing.models import CountingLeaf
 from tests.test_cli_tasks import hch, one_line_error
@@ -31,6 +31,11 @@ from transcripts.verify import verify_transcript
         (["run", "--task", "permutation", "--size", str(10**9)], "--size must be at most 100,000"),
         (["run", "--task", "permutation", "--budget", str(10**12)], "--budget must be at most 10,000,000 calls"),
         (["run", "--task", "permutation", "--max-subquestions", "1001"], "--max-subquestions must be at most 1,000"),
+        (
+            ["run", "--task", "permutation", "--token-budget", str(10**12)],
+            "--token-budget must be at most 10,000,000,000",
+        ),
+        (["run", "--task", "permutation", "--token-budget", "0"], "--token-budget must be at least 1 token"),
         (["eval", "--task", "wildcard", "--depth", "1", "--n", str(10**6)], "--n must be at most 100,000"),
         (["eval", "--task", "wildcard", "--depth", "1", "--depth", "5000"], "--depth must be at most 1,000"),
         (["eval", "--task", "wildcard", "--depth", "1", "--size", str(10**9)], "--size must be at most 100,000"),
@@ -45,7 +50,7 @@ def test_values_beyond_the_stated_limits_are_one_line_errors(hch_home: Path, arg
 
 def test_help_states_the_limits(hch_home: Path) -> None:
     text = " ".join(hch("run", "--help", home=hch_home).stdout.split())
-    for limit in (MAX_DEPTH, MAX_BUDGET, MAX_SUBQUESTIONS, MAX_SIZE):
+    for limit in (MAX_DEPTH, MAX_BUDGET, MAX_SUBQUESTIONS, MAX_SIZE, MAX_TOKEN_BUDGET):
         assert f"{limit:,}" in text
     assert f"{MAX_INSTANCES:,}" in " ".join(hch("eval", "--help", home=hch_home).stdout.split())
 

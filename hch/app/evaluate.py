@@ -63,6 +63,7 @@ async def evaluate(
     transcript_dir: Path,
     budget: int | None = None,
     max_subquestions: int = DEFAULT_MAX_SUBQUESTIONS,
+    token_budget: int | None = None,
     on_result: Callable[[int, bool], None] | None = None,
 ) -> list[DepthScore]:
     """Run every instance at every depth; score against the independent solver."""
@@ -75,6 +76,7 @@ async def evaluate(
                 depth=depth,
                 budget=budget,
                 max_subquestions=max_subquestions,
+                token_budget=token_budget,
                 task=TaskSpec(name=task.name, facts=case.facts),
             )
             result = await run_spec(spec, transcript=transcript_dir / f"depth{depth}-{i:04d}.jsonl")

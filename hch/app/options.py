@@ -64,6 +64,8 @@ class RunOptions:
     """The question; with ``task`` or ``facts`` optional (the instance's own question)."""
     depth: int = 3
     budget: int | None = None
+    token_budget: int | None = None
+    """Model tokens the whole tree may spend (None: unbounded; docs/budgets.md). A model then needs ``max_tokens``."""
     max_subquestions: int = DEFAULT_MAX_SUBQUESTIONS
     task: str | None = None
     """A task to generate an instance of (by ``seed`` and ``size``)."""
@@ -93,7 +95,9 @@ class PlannedRun:
 
 def plan_runs(options: RunOptions, *, label: Label = by_name) -> list[PlannedRun]:
     """The runs ``options`` ask for, checked; a one-line :class:`UsageError` if any option is bad."""
-    check_bounds(options.depth, options.budget, options.max_subquestions, label=label)
+    check_bounds(
+        options.depth, options.budget, options.max_subquestions, token_budget=options.token_budget, label=label
+    )
     # Before anything starts (the embedded model takes seconds): a run that cannot be recorded is bad input.
     if options.question is not None:
         check_question(options.question)
@@ -108,6 +112,7 @@ def plan_runs(options: RunOptions, *, label: Label = by_name) -> list[PlannedRun
             depth=options.depth,
             budget=options.budget,
             max_subquestions=options.max_subquestions,
+            token_budget=options.token_budget,
             task=task,
             **who,
         )
@@ -129,6 +134,11 @@ def plan_runs(options: RunOptions, *, label: Label = by_name) -> list[PlannedRun
         ]
     if any(needs_llm(run.spec) for run in runs):
         fields = model_fields(options.model, label=label)
+        if options.token_budget is not None and fields["llm"].max_tokens is None:
+            # Without it a reply has no bound, and a call's reservation none (hch.llm.tokens).
+            raise UsageError(
+                f"{label('token_budget')} needs {label('max_tokens')} for the model: without it a reply has no bound"
+            )
         runs = [PlannedRun(r.spec.model_copy(update=fields), r.expected) if needs_llm(r.spec) else r for r in runs]
     if options.transcript is not None and len(runs) > 1:
         raise UsageError(f"{label('transcript')} names one file, but the facts file holds several questions")

@@ -20,7 +20,7 @@ from hch.human.build import human_depths_of, human_tree
 from hch.human.commands import FORMER_NAMES
 from hch.human.console import HumanConsole
 from hch.human.session import Drafter
-from hch.limits import check_budget, check_depth, check_max_subquestions
+from hch.limits import check_budget, check_depth, check_max_subquestions, check_token_budget
 from hch.llm.settings import LLMSettings
 from hch.protocols import Model, Overseer
 from hch.tasks import find_task
@@ -168,7 +168,14 @@ class RunSpec(BaseModel):
         return FORMER_NAMES.get(value, value) if isinstance(value, str) else value
 
 
-def check_bounds(depth: int, budget: int | None, max_subquestions: int, *, label: Callable[[str], str] = str) -> None:
+def check_bounds(
+    depth: int,
+    budget: int | None,
+    max_subquestions: int,
+    *,
+    token_budget: int | None = None,
+    label: Callable[[str], str] = str,
+) -> None:
     """Reject impossible or out-of-limit bounds with a one-line message (limits: :mod:`hch.limits`).
 
     ``label`` names an option in the message, given its name (``max_subquestions``): see
@@ -177,6 +184,7 @@ def check_bounds(depth: int, budget: int | None, max_subquestions: int, *, label
     check_depth(depth, label("depth"))
     check_budget(budget, label("budget"))
     check_max_subquestions(max_subquestions, label("max_subquestions"))
+    check_token_budget(token_budget, label("token_budget"))
 
 
 def needs_llm(spec: RunSpec) -> bool:
@@ -196,7 +204,7 @@ def needs_llm(spec: RunSpec) -> bool:
 
 def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
     """The HCH tree the spec describes; ``llm`` is the run's model client when :func:`needs_llm`."""
-    check_bounds(spec.depth, spec.budget, spec.max_subquestions)
+    check_bounds(spec.depth, spec.budget, spec.max_subquestions, token_budget=spec.token_budget)
     if spec.proposal is not None or spec.approval is not None or spec.best_of_n is not None or spec.rrm is not None:
         # Imported here: the operators build on the engine, not the other way round.
         from operators.models import build_operator_model
