@@ -9,6 +9,8 @@ import pytest
 from hch import hch_tree, run_question
 from hch.llm.embedded import EmbeddedServer, embedded_settings, open_client
 from hch.llm.overseer import NO_TOKENS_ANSWER, LLMBaseModel, LLMOverseer, StructuredOutput
+from tests.audit_helpers import hch
+from tests.test_embedded_e2e import hch_run, printed_transcript
 from transcripts import read_transcript
 from transcripts.events import ModelCall, NodeAnswer, NodeError, NodeStart, RunEnd
 
@@ -45,3 +47,19 @@ async def test_a_run_with_a_small_token_budget_answers_every_node_within_it(tmp_
         f"token budget {TOKEN_BUDGET}: spent {result.tokens_spent}, {len(starts)} nodes answered, "
         f"{len(calls)} model calls"
     )
+
+
+def test_hch_run_with_a_token_budget_replays_identically_and_shows_it(hch_home: Path) -> None:
+    proc = hch_run(QUESTION, "--depth", "2", "--token-budget", str(TOKEN_BUDGET), "--no-cache", home=hch_home)
+    assert proc.returncode == 0, proc.stderr
+    path = printed_transcript(proc.stdout)
+    transcript = read_transcript(path)
+    spent = next(e.tokens_spent for e in transcript.events if isinstance(e, NodeAnswer) and e.node_id == "0")
+    assert 0 < spent <= TOKEN_BUDGET
+    assert f"tokens spent {spent} of {TOKEN_BUDGET}" in " ".join(proc.stdout.split())
+    assert transcript.header.settings["spec"]["token_budget"] == TOKEN_BUDGET
+    # The replay charges each call what the run did, so every node is handed and spends the same.
+    replay = hch("replay", str(path), home=hch_home)
+    assert replay.returncode == 0 and replay.stdout.startswith("identical"), replay.stdout + replay.stderr
+    show = hch("show", str(path), home=hch_home)
+    assert f"token budget: {spent} of {TOKEN_BUDGET} spent" in " ".join(show.stdout.split())
