@@ -192,3 +192,24 @@ async def test_a_debate_is_shown_as_its_moves_and_verdict(browser: WebDriver, tm
     )
     verdict = details.find_element(By.CSS_SELECTOR, ".event.debate_verdict").text
     assert "wins (honest)" in verdict and "fact checked: s^1(" in verdict and "rewards A" in verdict
+
+
+async def test_the_page_shows_tokens_spent_against_the_allotment(
+    browser: WebDriver, tmp_path: Path, hch_home: Path
+) -> None:
+    path = tmp_path / "tokens.jsonl"
+    spec = RunSpec(question="Q", depth=1, overseer="llm", token_budget=40_000)
+    with FaultServer(FaultConfig(), answer=BranchingPolicy(fanout=(2,))) as server:
+        settings = LLMSettings(base_url=server.base_url, model=server.model, cache=False, max_tokens=64)
+        async with LLMClient(settings, environ={}) as client:
+            result = await run_question(
+                build_model(spec, llm=client), spec.question, transcript=path, token_budget=spec.token_budget
+            )
+    assert result.tokens_spent > 0
+    page = tmp_path / "tokens.html"
+    assert hch("export", str(path), "--html", str(page), home=hch_home).returncode == 0
+    browser.get(page.as_uri())
+    summary = browser.find_element(By.ID, "summary").text
+    assert f"token budget: {result.tokens_spent} of 40000 spent" in summary
+    facts = browser.find_element(By.ID, "details").find_element(By.CSS_SELECTOR, "table.facts").text
+    assert f"token budget 40000 tokens, spent {result.tokens_spent}" in facts
