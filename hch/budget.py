@@ -64,19 +64,38 @@ class Budget:
         self.reserved += units
         return True
 
-    def split(self, children: int, *, minimum: int = 1) -> int | None:
-        """Reserve an equal share for each of ``children`` and return the share.
+    def room(self, each: int = 1, *, keeping: int = 0) -> int | None:
+        """The most children that can each be handed ``each`` units once ``keeping`` is kept back.
 
-        A share below ``minimum`` is a caller's bug (check :meth:`can_spend` first):
-        a child given no call could not even be worked; a child may be given no
-        tokens, and then answers without any model call.
+        None: no limit (an unbounded budget, or nothing to hand each). This is
+        the rule :meth:`split` enforces, for overseers to read before they ask
+        (``Workspace.room``).
         """
         left = self.left
         if left is None:
             return None
-        share = max(left, 0) // children
+        available = left - keeping
+        if available < 0:
+            return 0
+        return None if each <= 0 else available // each
+
+    def share(self, children: int, *, keeping: int = 0) -> int | None:
+        """What :meth:`split` would hand each of ``children`` once ``keeping`` is reserved; reserves nothing."""
+        left = self.left
+        return None if left is None else max(left - keeping, 0) // children
+
+    def split(self, children: int, *, minimum: int = 1) -> int | None:
+        """Reserve an equal share for each of ``children`` and return the share.
+
+        A share below ``minimum`` is a caller's bug (check :meth:`room` first):
+        a child given no call could not even be worked; a child may be given no
+        tokens, and then answers without any model call.
+        """
+        share = self.share(children)
+        if share is None:
+            return None
         if share < minimum:
-            raise AssertionError(f"cannot split {left} unit(s) among {children} children")
+            raise AssertionError(f"cannot split {self.left} unit(s) among {children} children")
         self.reserved += share * children
         return share
 

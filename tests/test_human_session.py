@@ -20,7 +20,7 @@ from hch.protocols import Model
 from hch.step import Step
 from hch.testing import CountingLeaf
 from tests.human_helpers import scripted_console, timed_console
-from transcripts.events import Ask, HumanInput, NodeAnswer
+from transcripts.events import Ask, HumanInput, NodeAnswer, Refusal
 from transcripts.reader import read_transcript
 
 
@@ -299,3 +299,30 @@ async def test_editor_escape_and_a_missing_editor(tmp_path: Path) -> None:
     inputs = human_inputs(path)
     assert [i.prompt for i in inputs] == ["command", "edit-answer", "command"]
     assert "cannot start the editor" in inputs[1].shown and "empty answer" in inputs[2].shown
+
+
+async def test_asking_the_parents_question_with_extra_spaces_is_refused_as_the_engine_refuses_it(
+    tmp_path: Path,
+) -> None:
+    """The engine compares questions stripped; a person is held to the same rule, in its words."""
+    console, _ = scripted_console(["ask Half of it?", "answer 4", "ask What is 2+2?", "answer 2"])
+    path = tmp_path / "run.jsonl"
+    # The root's question ends in spaces; the child (a person too) asks it without them.
+    model = hch_tree(HumanOverseer(console), CountingLeaf(), 2)
+    assert await run(model, path, question="What is 2+2?   ") == "4"
+    child = [i for i in human_inputs(path) if i.node_id == "0.0"]
+    assert [i.typed for i in child] == ["ask What is 2+2?", "answer 2"]
+    reason = "refused: identical to an ancestor's question; asking it again would recurse forever"
+    assert f"'What is 2+2?': {reason}" in child[1].shown
+    assert [e.node_id for e in read_transcript(path).events if isinstance(e, Ask)] == ["0"]  # nothing else asked
+
+    # An overseer that is not a person, asking the same, gets the same reason from the engine.
+    class Asker:
+        name = "asker"
+
+        async def __call__(self, ws: Workspace) -> str:
+            return (await ws.ask("Half of it?" if ws.node.depth == 0 else "What is 2+2?"))[0]
+
+    engine = tmp_path / "engine.jsonl"
+    await run(hch_tree(Asker(), CountingLeaf(), 2), engine, question="What is 2+2?   ")
+    assert [e.reason for e in read_transcript(engine).events if isinstance(e, Refusal)] == [reason]

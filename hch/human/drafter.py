@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 
 from hch.executor import DEFAULT_MAX_SUBQUESTIONS
-from hch.llm.overseer import Caller, ChatClient, StructuredOutput, allowed_subquestions
+from hch.llm.overseer import Caller, ChatClient, StructuredOutput
 from hch.llm.prompts import DEFAULT_PROMPTS, Prompts, answer_schema, render, step_schema
 from hch.llm.replies import clean_subquestions, clip
 from hch.step import Step
@@ -52,8 +52,8 @@ class LLMDrafter:
         return self._name
 
     def allowed(self, ws: Workspace) -> int:
-        """How many subquestions the node may ask now."""
-        return allowed_subquestions(ws, self.max_subquestions)
+        """How many subquestions the node may ask now: what fits (``ws.room()``), at most ``max_subquestions``."""
+        return min(self.max_subquestions, ws.room())
 
     async def propose(self, ws: Workspace, rejected: Sequence[tuple[Step, str]]) -> Step:
         """The next step for the node, given the proposals the person rejected and why."""

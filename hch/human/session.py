@@ -4,7 +4,11 @@ A :class:`NodeSession` is created for each node a person works. It shows the
 node's context when the node gets the terminal, reads commands (through
 :meth:`~hch.human.console.HumanConsole.input`, so every input is recorded and
 can be played back), dispatches subquestions as concurrent batches whose
-answers are shown as they arrive, and returns the node's answer.
+answers are shown as they arrive (:meth:`~hch.workspace.Workspace.ask_each`),
+and returns the node's answer. What fits, and what the engine would refuse,
+it learns from the workspace (:meth:`~hch.workspace.Workspace.room`,
+:meth:`~hch.workspace.Workspace.check`), so a person is held to the same rules
+as any overseer.
 
 Three modes (see :mod:`hch.human.commands`):
 
@@ -53,9 +57,7 @@ from hch.human.commands import (
 from hch.human.console import HumanConsole, Via
 from hch.node import Node
 from hch.step import Step
-from hch.workspace import Workspace
-from transcripts.events import Ask as AskEvent
-from transcripts.events import Event, NodeAnswer, NodeError, Reuse
+from hch.workspace import Arrivals, BatchCheck, Workspace
 
 
 class Drafter(Protocol):
@@ -75,7 +77,6 @@ class Drafter(Protocol):
 class _Sub:
     number: int
     question: str
-    child_id: str | None = None
     answer: str | None = None
     status: Literal["pending", "answered", "failed"] = "pending"
 
@@ -105,14 +106,8 @@ class NodeSession:
         self.rejected: list[tuple[Step, str]] = []
         """Proposals of the current step the person rejected, with their reasons."""
         self._step = 0
-        self._asked = asyncio.Event()
-        """Set when this node's latest batch has been asked (its ask event emitted)."""
         self._batches: set[asyncio.Task[None]] = set()
         self._failure: asyncio.Future[BaseException] | None = None
-        self._watched: list[str] = []
-        self._closed = False
-        self._sources: dict[str, str] = {}
-        """Subquestions answered by another node's work (single-flight): child id -> source id."""
 
     # -- the screen ----------------------------------------------------------
 
@@ -141,11 +136,11 @@ class NodeSession:
         if self.ws is None:
             budget = "" if left is None else f" · budget: {left} call(s) left"
         elif left is None:
-            budget = f" · budget: unbounded · subquestions left: {self._subquestions_left()}"
+            budget = f" · budget: unbounded · subquestions left: {self.ws.subquestions_left}"
         elif left < 1 and not self._pending():
             budget = " · [bold red]budget spent: you can only answer now[/]"
         else:
-            budget = f" · budget: {left} call(s) left · subquestions left: {self._subquestions_left()}"
+            budget = f" · budget: {left} call(s) left · subquestions left: {self.ws.subquestions_left}"
         return depth + budget
 
     def present(self) -> None:
@@ -241,7 +236,6 @@ class NodeSession:
                 raise self._failure.result()
             return work.result()
         finally:
-            self._closed = True
             if not work.done():
                 work.cancel()
                 await asyncio.gather(work, return_exceptions=True)
@@ -250,8 +244,6 @@ class NodeSession:
                 task.cancel()
             if self._batches:
                 await asyncio.gather(*self._batches, return_exceptions=True)
-            for child_id in self._watched:
-                self.console.unwatch(child_id, self._on_event)
             if not self._failure.done():
                 self._failure.cancel()
 
@@ -386,12 +378,12 @@ class NodeSession:
         assert self.drafter is not None and self.ws is not None
         self.console.show(self, "[dim]the LLM is drafting…[/]")
         step = await self.drafter.propose(self.ws, list(self.rejected))
-        if step.answer is None and self._check_ask(step.subquestions) is not None:
+        if step.answer is None and self._problem(self.ws.check(*step.subquestions)) is not None:
             # The draft does not fit the bounds: keep what fits, or fall back to answering.
-            room = self._room()
+            room = self.ws.room()
             if room > 0:
                 step = Step(subquestions=step.subquestions[:room])
-            if room <= 0 or self._check_ask(step.subquestions) is not None:
+            if room <= 0 or self._problem(self.ws.check(*step.subquestions)) is not None:
                 step = Step(answer=self._fallback_answer())
         return step
 
@@ -406,38 +398,16 @@ class NodeSession:
     def _pending(self) -> bool:
         return any(s.status == "pending" for s in self.subs)
 
-    def _subquestions_left(self) -> int:
+    def _problem(self, check: BatchCheck) -> str | None:
+        """Why a checked batch must not be asked now (None: it can), in the engine's words."""
         assert self.ws is not None
-        return self.ws.subquestions_left
-
-    def _room(self) -> int:
-        """How many subquestions fit now (count and budget)."""
-        assert self.ws is not None
-        count = self._subquestions_left()
-        left = self.node.budget.left
-        return count if left is None else min(count, left)
-
-    def _check_ask(self, questions: Sequence[str], *, budget: bool = True) -> str | None:
-        """Why this batch cannot be asked now (None: it can)."""
-        assert self.ws is not None
-        node = self.node
-        for q in questions:
-            if q == node.question:
-                return f"{_short(q, 60)!r} is this node's own question: asking it would recurse forever"
-            if q in node.ancestors:
-                return f"{_short(q, 60)!r} is an ancestor's question: asking it would recurse forever"
-        count_left = self._subquestions_left()
-        if len(questions) > count_left:
-            return (
-                f"{len(questions)} subquestion(s) asked, but this node can ask only {count_left} more "
-                f"(at most {node.run.max_subquestions} per node)"
-            )
-        left = node.budget.left
-        if budget and left is not None and not node.budget.can_spend(len(questions)):
-            if left < 1:
-                return "budget spent: no calls are left for subquestions; answer now (answer TEXT)"
-            return f"not enough budget: {left} call(s) left, and each subquestion needs at least one"
-        return None
+        for planned in check.refused:
+            # The engine would ask the rest and answer this one with its refusal;
+            # a person is told at once instead, and nothing is asked.
+            return f"{_short(planned.question, 60)!r}: {planned.reason}"
+        if check.bound == "budget" and self.ws.room() == 0:
+            return "budget spent: no calls are left for subquestions; answer now (answer TEXT)"
+        return check.problem
 
     async def _ready_to_ask(self, questions: Sequence[str]) -> str | None:
         """Check a batch; under a bounded budget, first let pending batches finish.
@@ -446,9 +416,10 @@ class NodeSession:
         batch is never split off while another is running: the outcome then
         depends only on what was typed, not on when answers arrived.
         """
-        problem = self._check_ask(questions, budget=False)
-        if problem is not None:
-            return problem
+        assert self.ws is not None
+        check = self.ws.check(*questions)
+        if check.refused or check.bound == "subquestions":
+            return self._problem(check)
         if self.node.budget.allotted is not None and self._pending():
             self.console.show(
                 self,
@@ -456,83 +427,43 @@ class NodeSession:
                 "(the new ones get what those leave)…[/]",
             )
             await self._wait_pending()
-        return self._check_ask(questions)
+            check = self.ws.check(*questions)
+        return self._problem(check)
 
     async def _dispatch(self, questions: Sequence[str]) -> None:
-        """Ask a batch (concurrently answered); return once it has been asked, not answered."""
+        """Ask a batch (concurrently answered); return once it has been asked, not answered.
+
+        The batch is asked (its ask event written) before the next input is
+        read, so a replay, whose inputs come at once, records the same order.
+        """
         ws = self.ws
         assert ws is not None
+        arrivals = ws.ask_each(*questions)
         start = len(self.subs)
-        subs = [_Sub(start + i, q) for i, q in enumerate(questions)]
+        subs = [_Sub(start + i, planned.question) for i, planned in enumerate(arrivals.plan)]
         self.subs.extend(subs)
-        base = self.node.run.max_subquestions - ws.subquestions_left
-        for i, sub in enumerate(subs):
-            sub.child_id = f"{self.node.node_id}.{base + i}"
-            sub.status = "pending"
-            self._watch(sub.child_id)
-        if self.node.node_id not in self._watched:
-            self._watch(self.node.node_id)
-        self._asked.clear()
-        task = asyncio.ensure_future(self._batch(subs))
+        task = asyncio.ensure_future(self._receive(subs, arrivals))
         self._batches.add(task)
-        # The batch is asked (its ask event written) before the next input is
-        # read, so a replay, whose inputs come at once, records the same order.
-        await self._asked.wait()
         self.console.show(self, f"[dim]asked {len(subs)} subquestion(s); answers appear as they arrive[/]")
 
-    async def _batch(self, subs: list[_Sub]) -> None:
-        ws = self.ws
-        assert ws is not None and self._failure is not None
+    async def _receive(self, subs: list[_Sub], arrivals: Arrivals) -> None:
+        """Show each answer of a batch as it arrives (at once if this node holds the terminal)."""
+        assert self._failure is not None
         try:
-            answers = await ws.ask(*[s.question for s in subs])
+            async for arrival in arrivals:
+                sub = subs[arrival.index]
+                sub.status, sub.answer = "answered", arrival.exchange.answer
+                self.console.show(self, f"[green]↳ #{sub.number} answered:[/] {escape(_short(sub.answer, 200))}")
         except Exception as exc:
-            self._asked.set()
             for s in subs:
                 if s.status == "pending":
                     s.status = "failed"
+            self.console.show(self, f"[red]↳ subquestions failed:[/] {escape(str(exc))}")
             if not self._failure.done():
                 self._failure.set_result(exc)
             return
-        for s, answer in zip(subs, answers, strict=True):
-            if s.status != "answered":
-                s.status, s.answer = "answered", answer
-                self.console.show(self, f"[green]↳ #{s.number} answered:[/] {escape(_short(answer, 200))}")
         if not self._pending():
             self.console.show(self, "[green]all subquestions are answered[/]")
-
-    def _watch(self, node_id: str) -> None:
-        self._watched.append(node_id)
-        self.console.watch(self.node, node_id, self._on_event)
-
-    def _on_event(self, event: Event) -> None:
-        """Answers arriving (shown at once if this node holds the terminal)."""
-        if self._closed:
-            return
-        if isinstance(event, AskEvent) and event.node_id == self.node.node_id:
-            self._asked.set()
-            return
-        if isinstance(event, Reuse) and event.node_id == self.node.node_id:
-            for s in self.subs:
-                if s.child_id == event.child_id and s.status == "pending":
-                    self._sources[event.child_id] = event.source_id
-                    self._watch(event.source_id)
-            return
-        if isinstance(event, NodeAnswer | NodeError):
-            for s in self.subs:
-                if s.status != "pending" or s.child_id is None:
-                    continue
-                if s.child_id == event.node_id or self._source_of(s) == event.node_id:
-                    if isinstance(event, NodeAnswer):
-                        s.status, s.answer = "answered", event.answer
-                        self.console.show(
-                            self, f"[green]↳ #{s.number} answered:[/] {escape(_short(event.answer, 200))}"
-                        )
-                    else:
-                        s.status = "failed"
-                        self.console.show(self, f"[red]↳ #{s.number} failed:[/] {escape(event.message)}")
-
-    def _source_of(self, sub: _Sub) -> str | None:
-        return self._sources.get(sub.child_id) if sub.child_id is not None else None
 
     async def _wait_pending(self) -> None:
         """Let the pending subquestions finish, giving the terminal to other nodes meanwhile."""

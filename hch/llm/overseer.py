@@ -96,14 +96,6 @@ class ChatClient(Protocol):
 # -- the protocol ---------------------------------------------------------------------
 
 
-def allowed_subquestions(ws: Workspace, max_subquestions: int) -> int:
-    """How many subquestions a node may ask now: the most ``n`` with ``ws.can_ask(n)``."""
-    n = min(max_subquestions, ws.subquestions_left)
-    while n > 0 and not ws.can_ask(n):
-        n -= 1
-    return n
-
-
 @dataclass
 class Caller:
     """The protocol's calls: their messages, the request, the reply's parse, one repair, the fallback.
@@ -343,8 +335,9 @@ class LLMOverseer:
         return self._caller.stats
 
     def allowed(self, ws: Workspace) -> int:
-        """How many subquestions this node may ask now (and can afford, under a token budget)."""
-        return self._caller.plan(ws, allowed_subquestions(ws, self.max_subquestions))
+        """How many subquestions this node may ask now: what fits (``ws.room()``), at most
+        ``max_subquestions``, and what it can afford under a token budget."""
+        return self._caller.plan(ws, min(self.max_subquestions, ws.room()))
 
     async def __call__(self, ws: Workspace) -> str:
         node = ws.node

@@ -62,7 +62,7 @@ class RandomOverseer:
 
     It sometimes repeats a subquestion (to exercise single-flight) and sometimes
     asks its own question (to exercise cycle refusal); it respects its bounds
-    the way any overseer must, by asking only what ``can_ask`` allows.
+    the way any overseer must, by asking only what ``room`` allows.
     """
 
     fanout: int = 4
@@ -72,9 +72,7 @@ class RandomOverseer:
         rng = random.Random(hashlib.sha256(ws.question.encode()).digest())
         total = 0
         for _batch in range(rng.randint(0, 2)):
-            want = rng.randint(1, self.fanout)
-            while want and not ws.can_ask(want):
-                want -= 1
+            want = min(rng.randint(1, self.fanout), ws.room())
             if not want:
                 break
             questions = []

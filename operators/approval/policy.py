@@ -45,9 +45,7 @@ class BestOfN:
         votes = Counter(candidates)
         # The most proposed first, so that when the bounds cut the batch the likeliest are rated.
         distinct = sorted(votes, key=lambda c: (-votes[c], candidates.index(c)))
-        allowed = len(distinct)
-        while allowed > 0 and not ws.can_ask(allowed):
-            allowed -= 1
+        allowed = min(len(distinct), ws.room())
         if allowed == 0:
             return distinct[0]  # no room to ask: the most proposed candidate
         rated = distinct[:allowed]
