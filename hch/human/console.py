@@ -49,7 +49,7 @@ from hch.node import Node
 from hch.recording import record_or_replay
 from hch.text import TextConsole
 from transcripts.chain import request_hash
-from transcripts.events import Event, HumanInput
+from transcripts.events import HumanInput
 
 Via = Literal["line", "block", "editor"]
 PromptText = str | Callable[[], str]
@@ -125,10 +125,8 @@ class HumanConsole:
         self._in_editor = False
         self._installed: asyncio.AbstractEventLoop | None = None
         self._previous_sigint: Any = None
-        self._subscribed: set[int] = set()
         self._presented: weakref.WeakSet[Any] = weakref.WeakSet()
         """Owners that have had the terminal."""
-        self._watchers: dict[str, list[Callable[[Event], None]]] = {}
         self.transcript_hint: str | None = None
         self.inputs = 0
         """Inputs read from the keyboard (not played back) in this run."""
@@ -191,29 +189,6 @@ class HumanConsole:
         waiter = _Waiter(_STOPPER, asyncio.get_running_loop().create_future())
         self._queue.appendleft(waiter)
         await waiter.granted
-
-    # -- events of the run ---------------------------------------------------
-
-    def watch(self, node: Node, node_id: str, callback: Callable[[Event], None]) -> None:
-        """Call ``callback`` with each event of ``node_id`` in ``node``'s run (answers arriving)."""
-        run_key = id(node.run)
-        if run_key not in self._subscribed:
-            self._subscribed.add(run_key)
-            node.run.writer.subscribe(self._on_event)
-        self._watchers.setdefault(node_id, []).append(callback)
-
-    def unwatch(self, node_id: str, callback: Callable[[Event], None]) -> None:
-        callbacks = self._watchers.get(node_id)
-        if callbacks and callback in callbacks:
-            callbacks.remove(callback)
-            if not callbacks:
-                del self._watchers[node_id]
-
-    def _on_event(self, event: Event) -> None:
-        node_id = getattr(event, "node_id", None)
-        if node_id is not None and node_id in self._watchers:
-            for callback in list(self._watchers.get(node_id, ())):
-                callback(event)
 
     # -- output --------------------------------------------------------------
 
