@@ -286,3 +286,24 @@ async def test_cancelling_the_reader_stops_the_batch(tmp_path: Path) -> None:
     assert await run(work, path, leaf=leaf) == "stopped"
     errors = [e for e in read_transcript(path).events if isinstance(e, NodeError)]
     assert [(e.node_id, e.error_type) for e in errors] == [("0.0", "Cancelled")]
+
+
+async def test_room_and_check_count_the_tokens_a_node_keeps(tmp_path: Path) -> None:
+    seen: list[tuple[int, int, int, BatchCheck]] = []
+
+    async def work(ws: Workspace) -> str:
+        before = snapshot(ws)
+        left = ws.tokens_left
+        assert left is not None
+        check = ws.check("a", keep_tokens=left + 1)
+        assert snapshot(ws) == before
+        seen.append((ws.room(tokens_each=10, keep_tokens=left - 25), ws.room(keep_tokens=left + 1), left, check))
+        with pytest.raises(BoundExceeded) as error:
+            await ws.ask("a", keep_tokens=left + 1)
+        assert str(error.value) == check.problem
+        return "done"
+
+    await run(work, tmp_path / "t.jsonl", token_budget=100)
+    ((each_10, over, left, check),) = seen
+    assert left == 100 and each_10 == 2 and over == 0  # 25 tokens left to hand down: two children of 10 each
+    assert check.bound == "tokens" and not check.ok
