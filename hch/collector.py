@@ -8,8 +8,18 @@ in 0.58x the time with the collector off). During a run:
 
 - everything alive before it (modules, classes, the caller's data) is moved to
   the permanent generation with :func:`gc.freeze`, so no collection scans it;
-- the young generation's threshold is raised to 50,000 allocations, so cycles
-  are still collected (memory stays bounded) but 70x less often.
+- the young generation's threshold is raised to 200,000 allocations, so cycles
+  are still collected (memory stays bounded) but far less often.
+
+The threshold counts allocations *net of frees*: it is reached by growth of the
+live set, and a run's live set grows all along (its working nodes, up to
+10,000 with their tasks and frames, see :mod:`hch.admission`, and a
+single-flight entry per node). Every young collection scans what survived
+since the last, and a 111k-node tree makes no reference cycles, so each finds
+nothing: at 50,000 that was 38 collections and 15% of the tree's CPU, at
+200,000 it is 7 and 5%, at the same peak memory (benchmarks/memory.py). The
+price: garbage cycles from other code (an HTTP client, exceptions) may wait
+for up to 200,000 net allocations, some tens of MB at worst.
 
 Both are undone when the last of any nested or concurrent runs ends. Reference
 counting frees acyclic garbage at once either way; only cycles wait longer.
@@ -21,7 +31,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-RUN_THRESHOLD0 = 50_000
+RUN_THRESHOLD0 = 200_000
 """Net allocations between young collections during a run (CPython's default is 700)."""
 
 

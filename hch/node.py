@@ -44,7 +44,13 @@ class Node:
     def in_lineage(self, question: str) -> bool:
         """Whether ``question`` (stripped) is this node's question or an ancestor's."""
         wanted = question.strip()
-        return self.question.strip() == wanted or any(n.question.strip() == wanted for n in self._above())
+        # A plain loop up the parent links: called for every subquestion, so no list or generator.
+        node: Node | None = self
+        while node is not None:
+            if node.question.strip() == wanted:
+                return True
+            node = node.parent
+        return False
 
     def _above(self) -> list[Node]:
         # A loop, not recursion: trees may be deeper than Python's recursion limit.

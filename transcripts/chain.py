@@ -14,9 +14,13 @@ from typing import Any
 GENESIS = ""
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""Made once: ``json.dumps`` with these options builds an encoder per call, a fifth of its cost on an event."""
+
+
 def canonical_json(value: Any) -> str:
     """The one serialisation used for hashing and cache keys."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def line_hash(prev_hash: str, fields: dict[str, Any]) -> str:
