@@ -11,15 +11,19 @@ in 0.58x the time with the collector off). During a run:
 - the young generation's threshold is raised to 200,000 allocations, so cycles
   are still collected (memory stays bounded) but far less often.
 
-The threshold counts allocations *net of frees*: it is reached by growth of the
-live set, and a run's live set grows all along (its working nodes, up to
+The threshold counts allocations net of frees, so it is reached by growth of
+the live set, and a run's live set grows all along (its working nodes, up to
 10,000 with their tasks and frames, see :mod:`hch.admission`, and a
 single-flight entry per node). Every young collection scans what survived
 since the last, and a 111k-node tree makes no reference cycles, so each finds
-nothing: at 50,000 that was 38 collections and 15% of the tree's CPU, at
-200,000 it is 7 and 5%, at the same peak memory (benchmarks/memory.py). The
-price: garbage cycles from other code (an HTTP client, exceptions) may wait
-for up to 200,000 net allocations, some tens of MB at worst.
+nothing: in one measured run, 38 collections took 15% of the tree's CPU at
+50,000 and 7 took 5% at 200,000, at the same peak memory
+(benchmarks/memory.py). The gain depends on timing: a free lowers the count
+only while it is above zero, so frees that come in a burst just after a
+collection (thousands of leaves answering in one turn of the loop) are lost,
+and under heavy load the same tree made as many collections at either
+threshold. The price: garbage cycles from other code (an HTTP client,
+exceptions) may wait for up to 200,000 net allocations, some tens of MB at worst.
 
 Both are undone when the last of any nested or concurrent runs ends. Reference
 counting frees acyclic garbage at once either way; only cycles wait longer.
