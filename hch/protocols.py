@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
     from hch.node import Node
@@ -63,10 +62,6 @@ class Recorder(Protocol):
 
     def emit(self, event: Event) -> object:
         """Record ``event`` (the file writer stamps it with seq, time and chained hash)."""
-        ...
-
-    def subscribe(self, listener: Callable[[Event], None]) -> None:
-        """Call ``listener`` with every event recorded from now on."""
         ...
 
     def close(self) -> None:

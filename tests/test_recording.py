@@ -27,9 +27,6 @@ class ListRecorder:
         self.events.append(event)
         return event
 
-    def subscribe(self, listener: Callable[[Event], None]) -> None:
-        raise AssertionError("not used here")
-
     def close(self) -> None:
         pass
 
