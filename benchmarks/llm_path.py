@@ -132,10 +132,12 @@ async def measure(*, depth: int = 5, latency: float = 0.05, concurrency: int = 3
             # Interleaved, so that load from other processes falls on floor and figures alike.
             times["floor"].append(await post_plan(plan, server.base_url, concurrency))
             times["no cache"].append((await hch_run(no_cache, None, depth, root / f"n{r}.jsonl"))[0])
-            cache = CallCache(root / f"cache{r}")
-            times["cold"].append((await hch_run(settings, cache, depth, root / f"c{r}.jsonl"))[0])
-            times["warm"].append((await hch_run(settings, cache, depth, root / f"w{r}.jsonl"))[0])
-            cache.close()
+            cold = CallCache(root / f"cache{r}")
+            times["cold"].append((await hch_run(settings, cold, depth, root / f"c{r}.jsonl"))[0])
+            # A rerun is another process: a fresh cache on the same directory, which loads its index.
+            warm = CallCache(root / f"cache{r}")
+            times["warm"].append((await hch_run(settings, warm, depth, root / f"w{r}.jsonl"))[0])
+            warm.close()
     floor = best(times["floor"])
     bound = (2 * depth + 1) * latency
     shape = f"depth {depth}, {calls} calls at {latency * 1000:g} ms, concurrency {concurrency}"

@@ -140,11 +140,15 @@ class ModelCall(_Event):
         reuses that text for the line instead of serialising the request again.
         The caller vouches that ``text`` is ``canonical_json(self.request)``.
         """
-        self._request_json = text
+        # Straight into pydantic's private store: its attribute hooks cost more than the rest of this.
+        assert self.__pydantic_private__ is not None
+        self.__pydantic_private__["_request_json"] = text
         return self
 
     def serialised_field(self) -> tuple[str, str] | None:
-        return None if self._request_json is None else ("request", self._request_json)
+        private = self.__pydantic_private__
+        text = private.get("_request_json") if private else None
+        return None if text is None else ("request", text)
 
     def __eq__(self, other: object) -> bool:
         # The fields decide: the request's serialised text is a copy of one of them, not more.
