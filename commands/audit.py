@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -44,7 +45,8 @@ def replay(
     node with what was expected and what was produced. A file that fails
     `hch verify` is refused (exit 2) unless --trust-edited is given.
     """
-    from hch.app.replay import offline_model, replay_transcript, spec_of
+    from hch.app.replay import replay as replay_recorded
+    from hch.app.replay import spec_of
     from transcripts.reader import TranscriptError
 
     original = read_transcript_or_fail(transcript)
@@ -55,14 +57,7 @@ def replay(
     except TranscriptError as exc:
         fail(str(exc), 2)
     integrity = integrity_or_fail(original, action="replay", trust_edited=trust_edited)
-
-    async def go() -> Any:
-        async with offline_model(original) as (model, prompts, guard):
-            return await replay_transcript(
-                original, model, transcript=out_path, prompts=prompts, guard=guard, integrity=integrity
-            )
-
-    report = run_async(go)
+    report = run_async(partial(replay_recorded, original, transcript=out_path, integrity=integrity))
     if as_json:
         print(json.dumps(report.as_json()))
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -307,12 +306,16 @@ def tasks(as_json: JsonOpt = False) -> None:
 
 
 _RESUME_ALLOWED = {"transcript", "as_json", "resume", "trust_edited"}
+_OPTION_OF_FLAG = {"timeout": "timeout_s", "max_wait": "max_wait_s", "no_cache": "cache"}
+"""The flags named otherwise than the library's options (--no-cache is ``cache`` turned off)."""
 
 
 def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_json: bool, trust_edited: bool) -> None:
     """`hch run --resume`: continue a cut run; the question and flags come from its header."""
+    from hch.app.options import check_resume_options
     from hch.app.progress import ProgressLine
-    from hch.app.replay import check_resume_flags, live_model, resume_run, spec_of
+    from hch.app.replay import resume as resume_recorded
+    from hch.app.replay import spec_of
     from hch.executor import default_transcript_path, new_run_id
     from hch.human.build import has_people
     from hch.tasks import find_task
@@ -323,10 +326,10 @@ def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_js
     for name, value in ctx.params.items():
         source = ctx.get_parameter_source(name)
         if name not in _RESUME_ALLOWED and source is not None and source.name != "DEFAULT":
-            given[name] = value
+            given[_OPTION_OF_FLAG.get(name, name)] = (not value) if name == "no_cache" else value
     try:
         spec = spec_of(original)
-        overrides = check_resume_flags(spec, given, resume)
+        overrides = check_resume_options(spec, given, resume, label=flag)
     except (UsageError, TranscriptError) as exc:
         fail(str(exc), 2)
     integrity = integrity_or_fail(original, action="resume", trust_edited=trust_edited)
@@ -334,20 +337,16 @@ def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_js
     run_id = new_run_id()
     path = transcript or default_transcript_path(run_id)
     live = ProgressLine(err) if not as_json and err.is_terminal and not has_people(spec) else None
-
-    async def go() -> Any:
-        async with live_model(original, **overrides) as (model, prompts):
-            with live or nullcontext():
-                return await resume_run(
-                    original,
-                    model,
-                    transcript=path,
-                    prompts=prompts,
-                    listeners=[live] if live else [],
-                    run_id=run_id,
-                    integrity=integrity,
-                )
-
+    go = partial(
+        resume_recorded,
+        original,
+        transcript=path,
+        listeners=[live] if live else [],
+        display=live,
+        run_id=run_id,
+        integrity=integrity,
+        **overrides,
+    )
     resumed = run_async(go, transcript_hint=path)
     result = resumed.result
     if as_json:

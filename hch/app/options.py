@@ -225,3 +225,61 @@ def model_fields(options: ModelOptions, *, label: Label = by_name) -> dict[str, 
             f"{label('structured_output')} {options.structured_output!r}: choose auto, {', '.join(STRUCTURED_OUTPUTS)}"
         )
     return {"llm": settings, "structured_output": output}
+
+
+_OPERATIONAL = ("concurrency", "timeout_s", "max_attempts", "max_wait_s", "api_key_env", "cache")
+"""Model options that change how calls are made, not what they are: a resume may change them."""
+
+
+def check_resume_options(spec: RunSpec, given: dict[str, Any], path: Path, *, label: Label = by_name) -> dict[str, Any]:
+    """Refuse options that contradict the transcript being resumed; return the model-call overrides.
+
+    ``given`` holds only the options given, by their names here (those of
+    :class:`RunOptions` and :class:`ModelOptions`). Options that decide the tree
+    (the question, bounds, task, who works the nodes, the model and its
+    sampling) must repeat the recorded value; options that only change how
+    calls are made (concurrency, timeouts, attempts, cache, the key's variable)
+    are returned as :class:`~hch.llm.settings.LLMSettings` overrides; any other
+    option is refused.
+    """
+    llm = spec.llm.public() if spec.llm is not None else {}
+    recorded: dict[str, Any] = {
+        "question": spec.question,
+        "depth": spec.depth,
+        "budget": spec.budget,
+        "token_budget": spec.token_budget,
+        "max_subquestions": spec.max_subquestions,
+        "overseer": spec.overseer,
+        "mode": spec.human_mode,
+        "task": spec.task.name if spec.task else None,
+        "seed": spec.task.seed if spec.task else llm.get("seed"),
+        "size": spec.task.size if spec.task else None,
+        "model": llm.get("model"),
+        "base_url": llm.get("base_url"),
+        "temperature": llm.get("temperature"),
+        "max_tokens": llm.get("max_tokens"),
+        "structured_output": spec.structured_output,
+    }
+    overrides: dict[str, Any] = {}
+    for name, value in given.items():
+        if name in _OPERATIONAL:
+            overrides[name] = value
+            continue
+        if name not in recorded:
+            raise UsageError(
+                f"{label(name)} cannot be combined with {label('resume')}: the run's settings come from {path}"
+            )
+        same = value == recorded[name]
+        if name == "base_url" and isinstance(value, str):
+            same = value.rstrip("/") == recorded[name]
+        if name == "structured_output" and value == "auto":
+            same = True
+        if not same:
+            from hch.llm.urls import public_url  # here: hch.llm loads the OpenAI SDK
+
+            shown = public_url(value) if name == "base_url" and isinstance(value, str) else value
+            raise UsageError(
+                f"{label(name)} {shown} conflicts with {label('resume')} {path}, which ran with {recorded[name]!r}; "
+                "leave it out (the settings come from the transcript)"
+            )
+    return overrides

@@ -18,6 +18,13 @@ header records ``resumed_from``; the old file is left untouched.
 
 Both first verify the chain of the file they read (:mod:`hch.app.integrity`) and
 refuse one that was edited, reordered or spliced, unless told to trust it.
+
+The two share one path and differ only where they must: :func:`reopen` builds
+the recorded tree again (offline for a replay, through the same
+:func:`~hch.app.runtime.open_run` as a fresh run for a resume), and
+:func:`_prepare` and :func:`_run_again` check, place and run it with the
+records given back (strictly for a replay). :func:`replay` and :func:`resume`
+put them together for the command line.
 """
 
 from __future__ import annotations
@@ -25,11 +32,11 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx2
 from pydantic import ValidationError
@@ -60,6 +67,10 @@ if TYPE_CHECKING:
 _ENGINE_SETTINGS = ("depth", "budget", "token_budget", "max_subquestions", "root_worker")
 """Header settings that run_question writes itself."""
 _LINEAGE = ("replay_of", "resumed_from")
+
+Action = Literal["replay", "resume"]
+"""What running a recorded run again is for: a replay (offline, every record
+given back strictly, then compared) or a resume (live where the records end)."""
 
 
 def spec_of(transcript: Transcript) -> RunSpec:
@@ -150,20 +161,42 @@ def llm_settings_of(transcript: Transcript, spec: RunSpec, **overrides: Any) -> 
     return settings.model_copy(update=changes) if changes else settings
 
 
-@asynccontextmanager
-async def offline_model(original: Transcript) -> AsyncIterator[tuple[Model, dict[str, str], NetworkGuard]]:
-    """The tree of ``original`` built with today's code, cut off from the network.
+@dataclass(frozen=True)
+class Reopened:
+    """A recorded run's tree built again with today's code."""
 
-    The model client (if the run used one) has its cache off, one attempt per
-    call, no API key, and an HTTP transport that refuses every request (and
-    counts it): with strict playback no request is even tried, so the count
-    stays 0. The embedded model's server is not started. Yields the model,
-    the prompts it uses today, and the guard.
+    spec: RunSpec
+    model: Model
+    prompts: dict[str, str]
+    """The prompts the tree uses today (recorded in the new transcript's header)."""
+    guard: NetworkGuard | None = None
+    """A replay's refusal of the network (None for a resume, which may call the model)."""
+
+
+@asynccontextmanager
+async def reopen(original: Transcript, action: Action, **llm_overrides: Any) -> AsyncIterator[Reopened]:
+    """The tree ``original``'s header describes, built with today's code, for ``action``.
+
+    For a replay it is cut off from the network: the model client (if the run
+    used one) has its cache off, one attempt per call, no API key, and an HTTP
+    transport that refuses every request (and counts it); with strict playback
+    no request is even tried, so the count stays 0. The embedded model's server
+    is not started.
+
+    For a resume it is opened as a fresh run is (:func:`~hch.app.runtime.open_run`),
+    able to make live calls; ``llm_overrides`` change how calls are made, not
+    what they are (concurrency, timeouts, attempts, cache, where the key is): the
+    request hashes, and so the matching of recorded calls, do not depend on them.
     """
-    guard = NetworkGuard()
     spec = spec_of(original)
+    if action == "resume":
+        settings = llm_settings_of(original, spec, **llm_overrides) if needs_llm(spec) else None
+        async with open_run(spec, settings=settings) as opened:
+            yield Reopened(spec, opened.model, opened.prompts)
+        return
+    guard = NetworkGuard()
     if not needs_llm(spec):
-        yield build_model(spec), {}, guard
+        yield Reopened(spec, build_model(spec), {}, guard)
         return
     from hch.llm.client import LLMClient
 
@@ -171,24 +204,94 @@ async def offline_model(original: Transcript) -> AsyncIterator[tuple[Model, dict
     http = httpx2.AsyncClient(transport=guard.transport(), trust_env=False)
     client = LLMClient(settings, http_client=http, environ={})
     try:
-        yield build_model(spec, llm=client), prompts_for(spec), guard
+        yield Reopened(spec, build_model(spec, llm=client), prompts_for(spec), guard)
     finally:
         await client.aclose()
         await http.aclose()
 
 
 @asynccontextmanager
-async def live_model(original: Transcript, **llm_overrides: Any) -> AsyncIterator[tuple[Model, dict[str, str]]]:
-    """The tree of ``original`` built with today's code, able to make live calls (for resume).
+async def offline_model(original: Transcript) -> AsyncIterator[tuple[Model, dict[str, str], NetworkGuard]]:
+    """The tree of ``original`` built for a replay (:func:`reopen`): the model, its prompts, the guard."""
+    async with reopen(original, "replay") as opened:
+        assert opened.guard is not None
+        yield opened.model, opened.prompts, opened.guard
 
-    ``llm_overrides`` change how calls are made, not what they are (concurrency,
-    timeouts, attempts, cache, where the key is): the request hashes, and so the
-    matching of recorded calls, do not depend on them.
-    """
-    spec = spec_of(original)
-    settings = llm_settings_of(original, spec, **llm_overrides) if needs_llm(spec) else None
-    async with open_run(spec, settings=settings) as opened:
+
+@asynccontextmanager
+async def live_model(original: Transcript, **llm_overrides: Any) -> AsyncIterator[tuple[Model, dict[str, str]]]:
+    """The tree of ``original`` built for a resume (:func:`reopen`): the model and its prompts."""
+    async with reopen(original, "resume", **llm_overrides) as opened:
         yield opened.model, opened.prompts
+
+
+# -- the one re-run path ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Where and how a recorded run runs again, checked before it starts."""
+
+    path: Path
+    run_id: str
+    bounds: RunBounds
+    lineage: dict[str, JSONValue]
+
+
+def _prepare(
+    original: Transcript,
+    action: Action,
+    *,
+    transcript: Path | None,
+    run_id: str | None,
+    trust_edited: bool,
+    integrity: Integrity | None,
+) -> _Prepared:
+    """Verify ``original`` (a resume accepts a cut file), read its bounds, and place the new transcript."""
+    if integrity is None:
+        integrity = check_integrity(original, allow_cut=action == "resume", trust_edited=trust_edited, action=action)
+    bounds = bounds_of(original)
+    run_id = run_id or new_run_id()
+    default = default_transcript_path(run_id)
+    path = transcript or (default.with_name(f"{default.stem}-replay.jsonl") if action == "replay" else default)
+    if action == "resume" and path.resolve() == original.path.resolve():
+        raise UsageError(f"{path} is the transcript being resumed; a resume writes a new file")
+    check_new_transcript(path)
+    return _Prepared(path, run_id, bounds, _lineage(original, integrity))
+
+
+async def _run_again(
+    original: Transcript,
+    model: Model,
+    action: Action,
+    prepared: _Prepared,
+    *,
+    prompts: dict[str, str] | None,
+    listeners: Iterable[Listener],
+) -> tuple[RunResult, Playback]:
+    """Run the recorded question with ``original``'s records given back; its header says where it came from."""
+    if action == "replay":
+        # Strict: a request that was not recorded is a divergence, never a live call.
+        playback = Playback.from_events(original.events, strict=True)
+        lineage: dict[str, JSONValue] = {"replay_of": prepared.lineage}
+    else:
+        playback = Playback.from_events(original.events, strict=False)
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        lineage = {"resumed_from": {**prepared.lineage, "at": at}}
+    result = await run_question(
+        model,
+        prepared.bounds.question,
+        transcript=prepared.path,
+        budget=prepared.bounds.budget,
+        token_budget=prepared.bounds.token_budget,
+        max_subquestions=prepared.bounds.max_subquestions,
+        settings={**_inherited_settings(original.header), **lineage},
+        prompts=prompts,
+        listeners=listeners,
+        run_id=prepared.run_id,
+        playback=playback,
+    )
+    return result, playback
 
 
 # -- replay -----------------------------------------------------------------
@@ -275,33 +378,17 @@ async def replay_transcript(
         raise UsageError(
             f"{original.cut}: a replay compares with a finished run; resume this one with `hch run --resume`"
         )
-    if integrity is None:
-        integrity = check_integrity(original, allow_cut=False, trust_edited=trust_edited, action="replay")
-    bounds = bounds_of(original)
-    run_id = new_run_id()
-    default = default_transcript_path(run_id)
-    path = transcript or default.with_name(f"{default.stem}-replay.jsonl")
-    check_new_transcript(path)
-    playback = Playback.from_events(original.events, strict=True)
+    prepared = _prepare(
+        original, "replay", transcript=transcript, run_id=None, trust_edited=trust_edited, integrity=integrity
+    )
+    path = prepared.path
     run_error: str | None = None
     # Nothing reaches the terminal: what human nodes would show (drafts, their
     # context) goes nowhere; their inputs come from the transcript (strict
     # playback: a missing one is a divergence, never a prompt).
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            await run_question(
-                model,
-                bounds.question,
-                transcript=path,
-                budget=bounds.budget,
-                token_budget=bounds.token_budget,
-                max_subquestions=bounds.max_subquestions,
-                settings={**_inherited_settings(original.header), "replay_of": _lineage(original, integrity)},
-                prompts=prompts,
-                listeners=listeners,
-                run_id=run_id,
-                playback=playback,
-            )
+            await _run_again(original, model, "replay", prepared, prompts=prompts, listeners=listeners)
     except Exception as exc:  # the replay's failure (a divergence, say) is part of its result
         if not path.exists():
             raise
@@ -329,69 +416,6 @@ class ResumeResult:
     """Recorded calls given back instead of being made again."""
 
 
-_OPERATIONAL = {
-    "concurrency": "concurrency",
-    "timeout": "timeout_s",
-    "max_attempts": "max_attempts",
-    "max_wait": "max_wait_s",
-    "api_key_env": "api_key_env",
-    "no_cache": "cache",
-}
-"""Flags that change how model calls are made, not what they are: allowed with --resume."""
-
-
-def check_resume_flags(spec: RunSpec, given: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Refuse flags that contradict the transcript being resumed; return the model-call overrides.
-
-    ``given`` holds only the flags given on the command line, by parameter
-    name. Flags that decide the tree (the question, bounds, task, who works the
-    nodes, the model and its sampling) must repeat the recorded value; flags
-    that only change how calls are made (concurrency, timeouts, attempts, cache,
-    the key's variable) are returned as :class:`LLMSettings` overrides; any
-    other flag is refused.
-    """
-    llm = spec.llm.public() if spec.llm is not None else {}
-    recorded: dict[str, Any] = {
-        "question": spec.question,
-        "depth": spec.depth,
-        "budget": spec.budget,
-        "token_budget": spec.token_budget,
-        "max_subquestions": spec.max_subquestions,
-        "overseer": spec.overseer,
-        "mode": spec.human_mode,
-        "task": spec.task.name if spec.task else None,
-        "seed": spec.task.seed if spec.task else llm.get("seed"),
-        "size": spec.task.size if spec.task else None,
-        "model": llm.get("model"),
-        "base_url": llm.get("base_url"),
-        "temperature": llm.get("temperature"),
-        "max_tokens": llm.get("max_tokens"),
-        "structured_output": spec.structured_output,
-    }
-    overrides: dict[str, Any] = {}
-    for name, value in given.items():
-        flag = "QUESTION" if name == "question" else "--" + name.replace("_", "-")
-        if name in _OPERATIONAL:
-            overrides[_OPERATIONAL[name]] = (not value) if name == "no_cache" else value
-            continue
-        if name not in recorded:
-            raise UsageError(f"{flag} cannot be combined with --resume: the run's settings come from {path}")
-        same = value == recorded[name]
-        if name == "base_url" and isinstance(value, str):
-            same = value.rstrip("/") == recorded[name]
-        if name == "structured_output" and value == "auto":
-            same = True
-        if not same:
-            from hch.llm.urls import public_url  # here: hch.llm loads the OpenAI SDK
-
-            shown = public_url(value) if name == "base_url" and isinstance(value, str) else value
-            raise UsageError(
-                f"{flag} {shown} conflicts with --resume {path}, which ran with {recorded[name]!r}; "
-                "leave it out (the settings come from the transcript)"
-            )
-    return overrides
-
-
 async def resume_run(
     original: Transcript,
     model: Model,
@@ -409,29 +433,61 @@ async def resume_run(
     raises :class:`~hch.app.integrity.UnverifiedTranscript` unless
     ``trust_edited``; ``integrity`` is as for :func:`replay_transcript`.
     """
-    if integrity is None:
-        integrity = check_integrity(original, allow_cut=True, trust_edited=trust_edited, action="resume")
-    bounds = bounds_of(original)
-    run_id = run_id or new_run_id()
-    path = transcript or default_transcript_path(run_id)
-    if path.resolve() == original.path.resolve():
-        raise UsageError(f"--transcript {path} is the transcript being resumed; a resume writes a new file")
-    check_new_transcript(path)
-    playback = Playback.from_events(original.events, strict=False)
-    result = await run_question(
-        model,
-        bounds.question,
-        transcript=path,
-        budget=bounds.budget,
-        token_budget=bounds.token_budget,
-        max_subquestions=bounds.max_subquestions,
-        settings={
-            **_inherited_settings(original.header),
-            "resumed_from": {**_lineage(original, integrity), "at": datetime.now(UTC).isoformat(timespec="seconds")},
-        },
-        prompts=prompts,
-        listeners=listeners,
-        run_id=run_id,
-        playback=playback,
+    prepared = _prepare(
+        original, "resume", transcript=transcript, run_id=run_id, trust_edited=trust_edited, integrity=integrity
     )
+    result, playback = await _run_again(original, model, "resume", prepared, prompts=prompts, listeners=listeners)
     return ResumeResult(result=result, resumed_from=original.path, reused_calls=playback.consumed)
+
+
+# -- for the command line ---------------------------------------------------
+
+
+async def replay(
+    original: Transcript,
+    *,
+    transcript: Path | None = None,
+    trust_edited: bool = False,
+    integrity: Integrity | None = None,
+) -> ReplayReport:
+    """``hch replay``: build ``original``'s tree offline (:func:`reopen`) and replay it (:func:`replay_transcript`)."""
+    async with reopen(original, "replay") as opened:
+        return await replay_transcript(
+            original,
+            opened.model,
+            transcript=transcript,
+            prompts=opened.prompts,
+            guard=opened.guard,
+            trust_edited=trust_edited,
+            integrity=integrity,
+        )
+
+
+async def resume(
+    original: Transcript,
+    *,
+    transcript: Path | None = None,
+    listeners: Iterable[Listener] = (),
+    display: AbstractContextManager[Any] | None = None,
+    run_id: str | None = None,
+    trust_edited: bool = False,
+    integrity: Integrity | None = None,
+    **llm_overrides: Any,
+) -> ResumeResult:
+    """``hch run --resume``: build ``original``'s tree as a fresh run's (:func:`reopen`), then :func:`resume_run`.
+
+    ``display`` (a live progress line) is entered once the model client is open;
+    ``llm_overrides`` are as for :func:`reopen`.
+    """
+    async with reopen(original, "resume", **llm_overrides) as opened:
+        with display or nullcontext():
+            return await resume_run(
+                original,
+                opened.model,
+                transcript=transcript,
+                listeners=listeners,
+                prompts=opened.prompts,
+                run_id=run_id,
+                trust_edited=trust_edited,
+                integrity=integrity,
+            )
