@@ -17,6 +17,7 @@ from commands.common import (
     integrity_or_fail,
     out,
     read_transcript_or_fail,
+    read_verified_or_fail,
     run_async,
 )
 
@@ -49,14 +50,14 @@ def replay(
     from hch.app.replay import spec_of
     from transcripts.reader import TranscriptError
 
-    original = read_transcript_or_fail(transcript)
+    original, verified = read_verified_or_fail(transcript)
     if original.end is None:
         fail(f"{original.cut}: a replay compares with a finished run; resume this one with `hch run --resume`", 2)
     try:
         spec_of(original)
     except TranscriptError as exc:
         fail(str(exc), 2)
-    integrity = integrity_or_fail(original, action="replay", trust_edited=trust_edited)
+    integrity = integrity_or_fail(original, action="replay", trust_edited=trust_edited, report=verified)
     report = run_async(partial(replay_recorded, original, transcript=out_path, integrity=integrity))
     if as_json:
         print(json.dumps(report.as_json()))

@@ -336,15 +336,32 @@ TrustEditedOpt = Annotated[
 ]
 
 
-def integrity_or_fail(original: Any, *, action: str, trust_edited: bool) -> Any:
-    """Verify the transcript ``action`` (replay, resume) builds on; a one-line error (exit 2) if it fails."""
+def integrity_or_fail(original: Any, *, action: str, trust_edited: bool, report: Any = None) -> Any:
+    """Verify the transcript ``action`` (replay, resume) builds on; a one-line error (exit 2) if it fails.
+
+    ``report``: the file's verification from :func:`read_verified_or_fail` (else it is verified again).
+    """
     from hch.app.integrity import check_integrity
     from transcripts.reader import TranscriptError
 
     try:
-        return check_integrity(original, allow_cut=action == "resume", trust_edited=trust_edited, action=action)
+        return check_integrity(
+            original, allow_cut=action == "resume", trust_edited=trust_edited, action=action, report=report
+        )
     except TranscriptError as exc:
         fail(f"{exc} (--trust-edited to {action} it anyway)", 2)
+
+
+def read_verified_or_fail(path: Path) -> tuple[Any, Any]:
+    """The transcript at ``path`` and its verification, from one reading of the file;
+    a one-line error (exit 2) if it cannot be read as a transcript."""
+    from transcripts.reader import TranscriptError
+    from transcripts.verify import read_verified
+
+    try:
+        return read_verified(path)
+    except TranscriptError as exc:
+        fail(str(exc), 2)
 
 
 def read_transcript_or_fail(path: Path) -> Any:

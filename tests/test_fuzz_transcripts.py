@@ -5,6 +5,7 @@ cuts files anywhere. For every changed file:
 
 - the reader returns a transcript or raises TranscriptError, nothing else;
 - `verify` raises TranscriptError or reports a problem: no change passes;
+- reading and verifying in one pass (what replay does) finds the same;
 - replay never runs on it (it refuses, naming why);
 - resume runs on it only if its complete lines are a prefix of the original's
   (a cut file, which is what resume is for), and refuses it otherwise.
@@ -27,7 +28,7 @@ from hch.app.spec import build_model
 from hch.errors import UsageError
 from tests.audit_helpers import task_run, task_spec
 from transcripts.reader import TranscriptError, read_transcript
-from transcripts.verify import verify_transcript
+from transcripts.verify import read_verified, verify_transcript
 
 FUZZ = settings(
     max_examples=200,
@@ -84,13 +85,17 @@ def check(blob: bytes, original: Original, tmp: Path) -> str:
     path.write_bytes(blob)
     try:
         transcript = read_transcript(path)
-    except TranscriptError:
+    except TranscriptError as exc:
+        with pytest.raises(TranscriptError) as again:
+            read_verified(path)
+        assert str(again.value) == str(exc)  # reading in one pass with verifying says the same
         return "unreadable"
     try:
         report = verify_transcript(path)
     except TranscriptError:
         pytest.fail("verify refused a file that the reader read")
     assert not report.ok, f"verify passed a changed file:\n{blob.decode(errors='replace')}"
+    assert read_verified(path) == (transcript, report)  # one pass finds what the two passes find
 
     try:
         model = build_model(spec_of(transcript))

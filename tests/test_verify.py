@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.audit_helpers import edit_line, hch, lines_of, one_line_error, task_run, task_spec, write_lines
-from transcripts.reader import TranscriptError
-from transcripts.verify import verify_transcript
+from transcripts.reader import TranscriptError, read_transcript
+from transcripts.verify import read_verified, verify_transcript
 
 
 @pytest.fixture
@@ -51,7 +51,12 @@ def test_an_edited_line_is_named(run_file: Path, tmp_path: Path, hch_home: Path,
 def test_a_whitespace_only_reformat_still_verifies(run_file: Path, tmp_path: Path) -> None:
     # jq-style re-serialisation does not change content, so the chain still holds.
     pretty = [json.dumps(json.loads(line), indent=None, separators=(", ", ": ")) for line in lines_of(run_file)]
-    assert verify_transcript(write_lines(tmp_path / "pretty.jsonl", pretty)).ok
+    path = write_lines(tmp_path / "pretty.jsonl", pretty)
+    assert verify_transcript(path).ok
+    # Reading and verifying in one pass checks such lines on their content too.
+    transcript, report = read_verified(path)
+    assert report.ok and report.head == verify_transcript(run_file).head
+    assert transcript.events == read_transcript(run_file).events
 
 
 def test_reordered_lines_are_named(run_file: Path, tmp_path: Path, hch_home: Path) -> None:

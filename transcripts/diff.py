@@ -43,17 +43,25 @@ from transcripts.reader import Transcript
 _CALLS = ("oracle_call", "model_call", "human_input")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     """One comparable thing a node did."""
 
     kind: str
     key: tuple[Any, ...]
     """What must be equal for two runs to agree on this step."""
-    text: str
-    """The step in words, for reports."""
-    seq: int
-    """Where it is in its transcript."""
+    event: Event
+    """The event that records it."""
+
+    @property
+    def seq(self) -> int:
+        """Where it is in its transcript."""
+        return self.event.seq
+
+    @property
+    def text(self) -> str:
+        """The step in words, for reports (built only for the steps a report shows)."""
+        return describe(self.event)
 
 
 def _short(text: str | None, limit: int = 160) -> str:
@@ -65,61 +73,83 @@ def _short(text: str | None, limit: int = 160) -> str:
 
 def step_of(event: Event) -> tuple[str, Action] | None:
     """The node an event belongs to and the step it records (None: not a step)."""
+    # The kinds a large tree is made of come first.
+    if isinstance(event, ModelCall):
+        call_key = (event.purpose, event.request_hash, event.response, event.error)
+        return event.node_id, Action("model_call", call_key, event)
     if isinstance(event, NodeStart):
-        key = (event.question, event.parent_id, event.level, event.budget, event.worker)
-        text = (
+        return event.node_id, Action(
+            "start", (event.question, event.parent_id, event.level, event.budget, event.worker), event
+        )
+    if isinstance(event, NodeAnswer):
+        return event.node_id, Action("answer", (event.answer, event.spent), event)
+    if isinstance(event, Ask):
+        return event.node_id, Action("ask", tuple(event.questions), event)
+    if isinstance(event, OracleCall):
+        return event.node_id, Action("oracle_call", (event.question, event.answer), event)
+    if isinstance(event, Reuse):
+        return event.child_id, Action("reuse", (event.question, event.node_id, event.source_id), event)
+    if isinstance(event, Refusal):
+        return event.child_id, Action("refusal", (event.question, event.node_id, event.reason), event)
+    if isinstance(event, HumanInput):
+        return event.node_id, Action("human_input", (event.request_hash, event.typed), event)
+    if isinstance(event, DebateTurn):
+        return event.node_id, Action("debate_turn", (event.turn, event.debater, event.move, event.text), event)
+    if isinstance(event, DebateVerdict):
+        return event.node_id, Action("debate_verdict", (event.winner, event.rewards, event.fact), event)
+    if isinstance(event, Approval):
+        verdict = (event.question, event.candidate, event.approval, event.verdict, event.overseer_answer)
+        return event.node_id, Action("approval", verdict, event)
+    if isinstance(event, Feedback):
+        choice = (event.question, event.answer_a, event.answer_b, event.preferred, event.basis)
+        return event.node_id, Action("feedback", choice, event)
+    if isinstance(event, RewardScores):
+        scored = (event.question, tuple(event.candidates), tuple(event.scores), event.chosen, event.reward_model)
+        return event.node_id, Action("reward_scores", scored, event)
+    if isinstance(event, NodeError):
+        return event.node_id, Action("error", (event.error_type, event.message), event)
+    return None
+
+
+def describe(event: Event) -> str:
+    """A step's event in words, for reports."""
+    if isinstance(event, NodeStart):
+        return (
             f"question {_short(event.question)} worked by {event.worker} (level {event.level}, budget {event.budget})"
         )
-        return event.node_id, Action("start", key, text, event.seq)
     if isinstance(event, Reuse):
-        text = f"question {_short(event.question)} reused the answer of node {event.source_id}"
-        return event.child_id, Action("reuse", (event.question, event.node_id, event.source_id), text, event.seq)
+        return f"question {_short(event.question)} reused the answer of node {event.source_id}"
     if isinstance(event, Refusal):
-        text = f"question {_short(event.question)} refused: {event.reason}"
-        return event.child_id, Action("refusal", (event.question, event.node_id, event.reason), text, event.seq)
+        return f"question {_short(event.question)} refused: {event.reason}"
     if isinstance(event, Ask):
-        text = "asked " + ", ".join(_short(q, 80) for q in event.questions)
-        return event.node_id, Action("ask", tuple(event.questions), text, event.seq)
+        return "asked " + ", ".join(_short(q, 80) for q in event.questions)
     if isinstance(event, OracleCall):
-        text = f"oracle lookup {_short(event.question)} -> {_short(event.answer)}"
-        return event.node_id, Action("oracle_call", (event.question, event.answer), text, event.seq)
+        return f"oracle lookup {_short(event.question)} -> {_short(event.answer)}"
     if isinstance(event, ModelCall):
         if event.error is not None:
-            text = f"{event.purpose} model call {event.request_hash[:12]} failed: {event.error}"
-        else:
-            text = f"{event.purpose} model call {event.request_hash[:12]} -> {_short(event.response)}"
-        call_key = (event.purpose, event.request_hash, event.response, event.error)
-        return event.node_id, Action("model_call", call_key, text, event.seq)
+            return f"{event.purpose} model call {event.request_hash[:12]} failed: {event.error}"
+        return f"{event.purpose} model call {event.request_hash[:12]} -> {_short(event.response)}"
     if isinstance(event, HumanInput):
-        text = f"person shown {_short(event.prompt, 60)} typed {_short(event.typed)}"
-        return event.node_id, Action("human_input", (event.request_hash, event.typed), text, event.seq)
+        return f"person shown {_short(event.prompt, 60)} typed {_short(event.typed)}"
     if isinstance(event, DebateTurn):
-        text = f"debate turn {event.turn}: {event.debater} {event.move} {_short(event.text)}"
-        return event.node_id, Action(
-            "debate_turn", (event.turn, event.debater, event.move, event.text), text, event.seq
-        )
+        return f"debate turn {event.turn}: {event.debater} {event.move} {_short(event.text)}"
     if isinstance(event, DebateVerdict):
-        text = f"verdict: winner {event.winner} ({_short(event.reason, 80)})"
-        return event.node_id, Action("debate_verdict", (event.winner, event.rewards, event.fact), text, event.seq)
+        return f"verdict: winner {event.winner} ({_short(event.reason, 80)})"
     if isinstance(event, NodeAnswer):
-        text = f"answer {_short(event.answer)} (spent {event.spent})"
-        return event.node_id, Action("answer", (event.answer, event.spent), text, event.seq)
+        return f"answer {_short(event.answer)} (spent {event.spent})"
     if isinstance(event, Approval):
-        text = f"approval {event.approval:g} ({event.verdict}) of {_short(event.candidate)}"
-        verdict = (event.question, event.candidate, event.approval, event.verdict, event.overseer_answer)
-        return event.node_id, Action("approval", verdict, text, event.seq)
+        return f"approval {event.approval:g} ({event.verdict}) of {_short(event.candidate)}"
     if isinstance(event, Feedback):
-        text = f"feedback prefers {event.preferred} ({event.basis})"
-        choice = (event.question, event.answer_a, event.answer_b, event.preferred, event.basis)
-        return event.node_id, Action("feedback", choice, text, event.seq)
+        return f"feedback prefers {event.preferred} ({event.basis})"
     if isinstance(event, RewardScores):
-        text = f"reward scores: chose #{event.chosen} of {len(event.candidates)}"
-        scored = (event.question, tuple(event.candidates), tuple(event.scores), event.chosen, event.reward_model)
-        return event.node_id, Action("reward_scores", scored, text, event.seq)
+        return f"reward scores: chose #{event.chosen} of {len(event.candidates)}"
     if isinstance(event, NodeError):
-        text = f"error {event.error_type}: {event.message}"
-        return event.node_id, Action("error", (event.error_type, event.message), text, event.seq)
-    return None
+        return f"error {event.error_type}: {event.message}"
+    return event.kind
+
+
+def _by_key(steps: list[Action]) -> list[Action]:
+    return sorted(steps, key=lambda s: repr(s.key)) if len(steps) > 1 else steps
 
 
 def node_steps(events: list[Event]) -> dict[str, list[Action]]:
@@ -138,10 +168,11 @@ def node_steps(events: list[Event]) -> dict[str, list[Action]]:
             if step.kind in _CALLS:
                 block.append(step)
                 continue
-            ordered.extend(sorted(block, key=lambda s: repr(s.key)))
-            block = []
+            if block:
+                ordered.extend(_by_key(block))
+                block = []
             ordered.append(step)
-        ordered.extend(sorted(block, key=lambda s: repr(s.key)))
+        ordered.extend(_by_key(block))
         out[node_id] = ordered
     return out
 

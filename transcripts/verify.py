@@ -24,12 +24,27 @@ the whole file, so an auditor who recorded it can check a copy with
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transcripts.chain import GENESIS, line_hash
-from transcripts.reader import TranscriptError, check_version, parse_json_line, read_lines, upgrade_line, validate_line
+from transcripts.events import SCHEMA_VERSION, Event, Header
+from transcripts.reader import (
+    RawLines,
+    Transcript,
+    TranscriptError,
+    check_version,
+    parse_events,
+    parse_json_line,
+    quick_event,
+    read_lines,
+    transcript_of,
+    upgrade_line,
+    validate_line,
+)
 
 
 @dataclass(frozen=True)
@@ -89,19 +104,80 @@ def verify_transcript(path: Path, *, expect_head: str | None = None) -> VerifyRe
     if first.get("kind") != "header":
         raise TranscriptError(f"{path}:1: first line is a {first.get('kind')!r} event, not a header (missing header?)")
     version = check_version(path, first)
-    validate_line(path, 1, upgrade_line(first, version))
+    header = validate_line(path, 1, upgrade_line(first, version))
+    parsed: list[Event | dict[str, Any]] = [header]
+    for lineno, line in enumerate(raw.lines[1:], start=2):
+        event = quick_event(line) if version == SCHEMA_VERSION else None
+        if event is not None:
+            parsed.append(event)
+            continue
+        data = parse_json_line(path, lineno, line)
+        if data.get("kind") != "header":  # a second header is reported as a splice, below
+            # Validate as an event, so a schema violation is reported as such (exit 2 in the CLI).
+            validate_line(path, lineno, upgrade_line(data, version))
+        parsed.append(data)
+    return _check_chain(raw, parsed, expect_head)
 
+
+def read_verified(path: Path, *, expect_head: str | None = None) -> tuple[Transcript, VerifyReport]:
+    """Read ``path`` as :func:`~transcripts.reader.read_transcript` does and verify it as
+    :func:`verify_transcript` does, in one pass over its bytes (what replay and resume
+    build on is then exactly what was verified)."""
+    raw = read_lines(path)
+    header, events, version = parse_events(raw)
+    transcript = transcript_of(raw, header, events, version)
+    # Events upgraded from an older schema are not what was written: check those lines as written.
+    parsed: list[Event] | None = [header, *events] if version == SCHEMA_VERSION else None
+    return transcript, _check_chain(raw, parsed, expect_head)
+
+
+_HASH_FIELD = b',"hash":"'
+_SEALED_TAIL = len(_HASH_FIELD) + 64 + len(b'"}')
+"""A line as the writer seals it ends with its hash as the last key (transcripts.chain.seal)."""
+
+
+def _sealed_ok(line: bytes, prev: str, event: Event) -> bool:
+    """Whether ``line`` is exactly as the writer seals ``event`` after ``prev``: the bytes
+    before the hash are what was hashed. (A line respelled by another tool fails this and
+    is checked on its canonical JSON instead.)"""
+    if line[-_SEALED_TAIL : -_SEALED_TAIL + len(_HASH_FIELD)] != _HASH_FIELD or line[-66:-2] != event.hash.encode():
+        return False
+    body = line[:-_SEALED_TAIL] + b"}"
+    return hashlib.sha256(prev.encode() + body).hexdigest() == event.hash
+
+
+def _check_chain(
+    raw: RawLines, parsed: Sequence[Event | dict[str, Any]] | None, expect_head: str | None
+) -> VerifyReport:
+    """The problems of the lines in ``raw``, given each line already parsed (as an event,
+    or as a JSON object where it was not validated as one); None: parse them here."""
+    path = raw.path
     problems: list[Problem] = []
     prev = GENESIS
     last_kind = ""
     end_line: int | None = None
+    run_id = ""
     for lineno, line in enumerate(raw.lines, start=1):
-        data = parse_json_line(path, lineno, line)
-        if lineno > 1 and data.get("kind") != "header":
-            # Validate as an event, so a schema violation is reported as such (exit 2 in the CLI).
-            validate_line(path, lineno, upgrade_line(data, version))
-        stored = data.get("hash")
+        item = parsed[lineno - 1] if parsed is not None else None
         expected_seq = lineno - 1
+        if (
+            end_line is None
+            and not isinstance(item, dict | None)
+            and item.seq == expected_seq
+            and (lineno == 1 or item.kind != "header")
+            and _sealed_ok(line, prev, item)
+        ):
+            # The common case, decided from the bytes: the line is what the writer sealed.
+            prev, last_kind = item.hash, item.kind
+            if isinstance(item, Header):
+                run_id = item.run_id
+            if last_kind == "run_end":
+                end_line = lineno
+            continue
+        data = item if isinstance(item, dict) else parse_json_line(path, lineno, line)
+        if lineno == 1:
+            run_id = str(data.get("run_id", ""))
+        stored = data.get("hash")
         seq = data.get("seq")
         if end_line is not None and not any(p.kind == "appended" for p in problems):
             problems.append(Problem(lineno, "appended", f"line after the run_end event on line {end_line}"))
@@ -149,7 +225,7 @@ def verify_transcript(path: Path, *, expect_head: str | None = None) -> VerifyRe
         path=path,
         lines=n,
         head=prev or None,
-        run_id=str(first.get("run_id", "")),
+        run_id=run_id,
         finished=last_kind == "run_end",
         problems=problems,
     )

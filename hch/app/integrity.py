@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from transcripts.chain import GENESIS
 from transcripts.events import JSONValue
 from transcripts.reader import Transcript, TranscriptError
-from transcripts.verify import Problem, verify_transcript
+from transcripts.verify import Problem, VerifyReport, verify_transcript
 
 _LISTED = 5
 """Most problems recorded in a new transcript's header."""
@@ -57,14 +57,24 @@ class Integrity:
         return {"verified": False, "trust_edited": True, "problems": listed}
 
 
-def check_integrity(original: Transcript, *, allow_cut: bool, trust_edited: bool, action: str) -> Integrity:
+def check_integrity(
+    original: Transcript,
+    *,
+    allow_cut: bool,
+    trust_edited: bool,
+    action: str,
+    report: VerifyReport | None = None,
+) -> Integrity:
     """Verify the file ``original`` was read from before ``action`` (``replay``, ``resume``) builds on it.
 
-    Raises :class:`UnverifiedTranscript` naming the first problem's line,
-    unless ``trust_edited``; returns what was found either way.
+    ``report`` is the verification of the very bytes ``original`` was read
+    from (:func:`transcripts.verify.read_verified`); without it the file is
+    verified again. Raises :class:`UnverifiedTranscript` naming the first
+    problem's line, unless ``trust_edited``; returns what was found either way.
     """
     path = original.path
-    report = verify_transcript(path)
+    if report is None:
+        report = verify_transcript(path)
     problems = [p for p in report.problems if not (allow_cut and p.kind == "truncated")]
     last = original.events[-1] if original.events else original.header
     read_head = last.hash or GENESIS
