@@ -31,6 +31,7 @@ from tests.audit_helpers import (
     task_spec,
     write_lines,
 )
+from transcripts.diff import diff_runs
 from transcripts.events import ModelCall, Reuse
 from transcripts.reader import read_transcript
 
@@ -101,6 +102,11 @@ async def test_changed_code_is_named_where_it_changes_the_tree(run_file: Path, t
     first = report.diff.first
     assert first is not None and first.node_id == target and first.what in ("answer", "start")
     assert report.summary().startswith(f"diverged at node {target} ")
+    # The replay is compared as it ran, not read back: what it compared is what its file holds.
+    written = read_transcript(tmp_path / "r.jsonl")
+    assert report.replayed.header == written.header and report.replayed.events == written.events
+    assert report.run_error is None and report.replayed.cut is None
+    assert diff_runs(original, written).nodes == report.diff.nodes
 
 
 def test_replay_refuses_a_cut_run_and_a_run_without_spec(run_file: Path, hch_home: Path, tmp_path: Path) -> None:

@@ -155,6 +155,29 @@ def parse_line(path: Path, lineno: int, raw: bytes, version: int = SCHEMA_VERSIO
     return validate_line(path, lineno, upgrade_line(parse_json_line(path, lineno, raw), version))
 
 
+def _header(path: Path, line: bytes) -> tuple[Header, int]:
+    """The first line as a header (upgraded to the current schema), and the version it was written in."""
+    data = parse_json_line(path, 1, line)
+    if data.get("kind") != "header":
+        raise TranscriptError(f"{path}:1: first line is a {data.get('kind')!r} event, not a header (missing header?)")
+    version = check_version(path, data)
+    header = validate_line(path, 1, upgrade_line(data, version))
+    assert isinstance(header, Header)
+    return header, version
+
+
+def read_header(path: Path) -> Header:
+    """The header of the transcript at ``path``, reading only its first line."""
+    try:
+        with path.open("rb") as file:
+            line = file.readline()
+    except OSError as exc:
+        raise TranscriptError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not line.endswith(b"\n"):
+        raise TranscriptError(f"{path}:1: no header (file is empty or cut inside its first line)")
+    return _header(path, line[:-1])[0]
+
+
 def parse_events(raw: RawLines) -> tuple[Header, list[Event], int]:
     """The header, every event after it, and the schema version the file was written in.
 
@@ -164,14 +187,7 @@ def parse_events(raw: RawLines) -> tuple[Header, list[Event], int]:
     path, lines = raw.path, raw.lines
     if not lines:
         raise TranscriptError(f"{path}:1: no header (file is empty or cut inside its first line)")
-    first_data = parse_json_line(path, 1, lines[0])
-    if first_data.get("kind") != "header":
-        raise TranscriptError(
-            f"{path}:1: first line is a {first_data.get('kind')!r} event, not a header (missing header?)"
-        )
-    version = check_version(path, first_data)
-    first = validate_line(path, 1, upgrade_line(first_data, version))
-    assert isinstance(first, Header)
+    first, version = _header(path, lines[0])
     events: list[Event] = []
     for lineno, line in enumerate(lines[1:], start=2):
         event = parse_line(path, lineno, line, version)

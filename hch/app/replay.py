@@ -57,8 +57,8 @@ from hch.playback import Playback
 from hch.protocols import Model
 from transcripts.chain import GENESIS
 from transcripts.diff import RunDiff, diff_runs
-from transcripts.events import Header, JSONValue
-from transcripts.reader import Transcript, TranscriptError, read_transcript
+from transcripts.events import Event, Header, JSONValue
+from transcripts.reader import Transcript, TranscriptError, read_header, read_transcript
 from transcripts.writer import Listener
 
 if TYPE_CHECKING:
@@ -382,18 +382,26 @@ async def replay_transcript(
         original, "replay", transcript=transcript, run_id=None, trust_edited=trust_edited, integrity=integrity
     )
     path = prepared.path
+    produced: list[Event] = []
     run_error: str | None = None
     # Nothing reaches the terminal: what human nodes would show (drafts, their
     # context) goes nowhere; their inputs come from the transcript (strict
     # playback: a missing one is a divergence, never a prompt).
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            await _run_again(original, model, "replay", prepared, prompts=prompts, listeners=listeners)
+            await _run_again(
+                original, model, "replay", prepared, prompts=prompts, listeners=[*listeners, produced.append]
+            )
     except Exception as exc:  # the replay's failure (a divergence, say) is part of its result
         if not path.exists():
             raise
         run_error = f"{type(exc).__name__}: {exc}"
-    replayed = read_transcript(path)
+    # A replay that ran to its end is compared as it ran (the events its file holds, not
+    # read back); one that failed, with what its file holds.
+    if run_error is None:
+        replayed = Transcript(path=path, header=read_header(path), events=produced, cut=None)
+    else:
+        replayed = read_transcript(path)
     return ReplayReport(
         original=original,
         replayed=replayed,
