@@ -85,7 +85,7 @@ async def test_send_puts_the_same_bytes_on_the_wire_as_the_typed_create(
     async with LLMClient(llm, http_client=http, environ={"OPENAI_API_KEY": key}) as client:
         body = completion_body(client.request_for(chat, response_format=response_format, sample=sample))
         cheap = await client.send(body)
-        typed = await client._client.chat.completions.create(**body)
+        typed = await client._sdk.client().chat.completions.create(**body)
     assert cheap.status_code == 200 and json.loads(cheap.content) == REPLY
     assert typed.choices[0].message.content == "4"
     assert len(seen) == 2

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ from hch.llm.prompts import DEFAULT_PROMPTS
 from hch.tasks import lookup
 from hch.testing import BranchingPolicy, FaultConfig, FaultServer
 from tests.audit_helpers import (
+    ROOT,
     edit_line,
     hch,
     lines_of,
@@ -193,6 +197,17 @@ def test_replay_of_an_llm_run_with_the_endpoint_off_is_identical_with_zero_reque
     assert len(calls) == 214 and {c.source for c in calls} == {"transcript"}
     proc = hch("replay", str(path), home=home)
     assert proc.returncode == 0 and proc.stdout.startswith("identical:") and "0 network requests" in proc.stdout
+    # Nothing is sent, so the OpenAI SDK is never loaded (it is a third of the command's time).
+    probe = (
+        "import sys\nfrom cli import app\ntry:\n"
+        f"    app(['replay', {str(path)!r}, '--transcript', {str(tmp_path / 'probe.jsonl')!r}])\n"
+        "except SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+    )
+    env = {**os.environ, "HCH_HOME": str(home)}
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "'openai'" not in loaded.stdout.splitlines()[-1]
 
 
 @pytest.mark.parametrize("purpose", ["answer", "decompose", "combine"])

@@ -34,10 +34,9 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx2
-import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from hch.llm.cache import CallCache
@@ -60,6 +59,9 @@ from hch.recording import CallFailed, record_or_replay
 from transcripts.chain import canonical_json, hash_of_json
 from transcripts.events import ModelCall
 
+if TYPE_CHECKING:
+    import openai
+
 log = logging.getLogger("hch.llm")
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -69,6 +71,48 @@ _NO_KEY = "not-set"
 
 _MIN_REDACT_LEN = 6
 """Shorter keys are placeholders, not secrets; scrubbing them would mangle ordinary words."""
+
+
+class _SDK:
+    """The run's ``openai.AsyncOpenAI``, built on the first request: a replay, or a run
+    served from the cache, sends none and so never loads the SDK (a third of a second)."""
+
+    def __init__(self, settings: LLMSettings, key: str, http_client: httpx2.AsyncClient | None) -> None:
+        self._settings = settings
+        self._key = key
+        self._http_client = http_client
+        self._client: openai.AsyncOpenAI | None = None
+
+    def __repr__(self) -> str:
+        return "_SDK()"  # nothing reachable from here (the key) is printed
+
+    def client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            import openai
+
+            http_client = self._http_client
+            if http_client is None:
+                # A pool as large as the calls in flight: the SDK's default (1,000 connections, 100
+                # kept alive) is scanned on every request, a quarter of a call's client time.
+                n = self._settings.concurrency
+                http_client = openai.DefaultAsyncHttpxClient(
+                    limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n)
+                )
+            self._client = openai.AsyncOpenAI(
+                base_url=self._settings.base_url,
+                api_key=self._key or _NO_KEY,
+                max_retries=0,
+                timeout=self._settings.timeout_s,
+                http_client=http_client,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the SDK's connections (or the HTTP client given for it, if it was never built)."""
+        if self._client is not None:
+            await self._client.close()
+        elif self._http_client is not None:
+            await self._http_client.aclose()
 
 
 class LLMClient:
@@ -102,18 +146,7 @@ class LLMClient:
         key = env.get(settings.api_key_env) or ""
         self._key_is_set = bool(key)
         self._secret = key if len(key) >= _MIN_REDACT_LEN else ""
-        if http_client is None:
-            # A pool as large as the calls in flight: the SDK's default (1,000 connections, 100
-            # kept alive) is scanned on every request, a quarter of a call's client time.
-            limits = httpx2.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
-            http_client = openai.DefaultAsyncHttpxClient(limits=limits)
-        self._client = openai.AsyncOpenAI(
-            base_url=settings.base_url,
-            api_key=key or _NO_KEY,
-            max_retries=0,
-            timeout=settings.timeout_s,
-            http_client=http_client,
-        )
+        self._sdk = _SDK(settings, key, http_client)  # shared with for_model's copies
         self.cache: CallCache | None = None
         if settings.cache:
             self.cache = cache if cache is not None else CallCache()
@@ -151,7 +184,7 @@ class LLMClient:
 
     async def aclose(self) -> None:
         """Close the HTTP connections and the cache."""
-        await self._client.close()
+        await self._sdk.aclose()
         if self.cache is not None:
             await self.cache.aclose()
 
@@ -374,7 +407,7 @@ class LLMClient:
         The request is byte for byte what ``create(**body)`` sends
         (tests/test_llm_send.py compares them over a range of settings).
         """
-        return await self._client.post(
+        return await self._sdk.client().post(
             "/chat/completions", body=body, cast_to=httpx2.Response, options={"security": {"bearer_auth": True}}
         )
 

@@ -28,14 +28,16 @@ import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import openai
 from tenacity import RetryCallState
 from tenacity.stop import stop_base
 
 from hch.llm.settings import LLMSettings
+
+if TYPE_CHECKING:
+    import openai
 
 
 class AttemptFailed(Exception):
@@ -121,6 +123,8 @@ def classify(exc: Exception, settings: LLMSettings, redact: Callable[[str], str]
     ``redact`` scrubs the API key from any text taken from the exception
     (servers sometimes echo what they were sent).
     """
+    import openai  # here: only a call that failed needs the SDK's exception types (replay loads no SDK)
+
     if isinstance(exc, openai.APIStatusError):
         return _classify_status(exc, redact)
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
