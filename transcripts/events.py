@@ -25,7 +25,8 @@ JSONValue = Any
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN or infinity: they are not JSON, and have no canonical form to hash (transcripts.chain).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     seq: int = -1
     time: float = 0.0
