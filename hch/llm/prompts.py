@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from string import Template
 from typing import Any
 
@@ -164,8 +165,47 @@ def _plain(value: Any) -> Any:
 
 
 def render(template: str, **values: object) -> str:
-    """Fill a template's ``$name`` placeholders (every one must be given)."""
-    return Template(template).substitute({k: str(v) for k, v in values.items()})
+    """Fill a template's ``$name`` placeholders (every one must be given).
+
+    The result is what ``string.Template(template).substitute(values)`` gives, and
+    so are the errors (a missing value, a malformed ``$``).
+    """
+    parts = _compiled(template)
+    if parts is None:  # a malformed placeholder: string.Template says where
+        return Template(template).substitute({k: str(v) for k, v in values.items()})
+    out: list[str] = []
+    for literal, name in parts:
+        out.append(literal)
+        if name is not None:
+            out.append(str(values[name]))
+    return "".join(out)
+
+
+@lru_cache(maxsize=256)
+def _compiled(template: str) -> tuple[tuple[str, str | None], ...] | None:
+    """``template`` split once into (literal text, placeholder name or None) pairs, by
+    ``string.Template``'s own pattern; None if a ``$`` is malformed.
+
+    Substituting with ``Template`` scanned every template with a regular expression
+    on every call: a tenth of the client's time on a cached call.
+    """
+    parts: list[tuple[str, str | None]] = []
+    literal: list[str] = []
+    end = 0
+    for match in Template.pattern.finditer(template):
+        literal.append(template[end : match.start()])
+        end = match.end()
+        name = match.group("named") or match.group("braced")
+        if name is not None:
+            parts.append(("".join(literal), name))
+            literal = []
+        elif match.group("escaped") is not None:
+            literal.append(Template.delimiter)
+        else:
+            return None
+    literal.append(template[end:])
+    parts.append(("".join(literal), None))
+    return tuple(parts)
 
 
 DEFAULT_PROMPTS = Prompts()

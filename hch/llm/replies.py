@@ -9,8 +9,10 @@ subquestions. The message is quoted back to the model in the repair request.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from hch.step import Step
@@ -55,18 +57,20 @@ def parse_reply(text: str, *, allow_ask: bool, plain_is_answer: bool = False) ->
     raise Unparseable(problem)
 
 
-def _json_objects(text: str) -> list[dict[str, Any]]:
-    """JSON objects in ``text``: the whole of it, fenced blocks, then any ``{...}`` that decodes."""
-    candidates = [text, *(m.group(1) for m in _FENCE.finditer(text))]
-    found: list[dict[str, Any]] = []
+def _json_objects(text: str) -> Iterator[dict[str, Any]]:
+    """JSON objects in ``text``: the whole of it, fenced blocks, then any ``{...}`` that decodes.
+
+    Found one at a time: a reply that is one JSON object (the usual case) is not searched further.
+    """
+    candidates = itertools.chain((text,), (m.group(1) for m in _FENCE.finditer(text)))
     for candidate in candidates:
         candidate = candidate.strip()
         try:
-            value = json.loads(candidate)
+            value = _DECODER.decode(candidate)
         except ValueError:
             value = None
         if isinstance(value, dict):
-            found.append(value)
+            yield value
             continue
         for match in re.finditer(r"\{", candidate):
             try:
@@ -74,12 +78,16 @@ def _json_objects(text: str) -> list[dict[str, Any]]:
             except ValueError:
                 continue
             if isinstance(value, dict):
-                found.append(value)
-    return found
+                yield value
 
 
-def _lookup(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[bool, Any]:
-    lowered = {str(k).strip().lower(): v for k, v in obj.items()}
+def _lowered(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with its keys stripped and lower-cased (models write ``"Answer"``, ``" answer"``)."""
+    return {str(k).strip().lower(): v for k, v in obj.items()}
+
+
+def _lookup(lowered: dict[str, Any], keys: tuple[str, ...]) -> tuple[bool, Any]:
+    """The first of ``keys`` in ``lowered`` (see :func:`_lowered`): (found, value)."""
     for key in keys:
         if key in lowered:
             return True, lowered[key]
@@ -100,9 +108,10 @@ def _as_text(value: Any) -> str | None:
 
 
 def _step_from_json(obj: dict[str, Any], *, allow_ask: bool) -> Step:
-    has_answer, raw_answer = _lookup(obj, _ANSWER_KEYS)
-    has_subqs, raw_subqs = _lookup(obj, _SUBQ_KEYS)
-    _has_action, raw_action = _lookup(obj, ("action",))
+    lowered = _lowered(obj)
+    has_answer, raw_answer = _lookup(lowered, _ANSWER_KEYS)
+    has_subqs, raw_subqs = _lookup(lowered, _SUBQ_KEYS)
+    raw_action = lowered.get("action")
     if not has_answer and not has_subqs:
         raise Unparseable('the JSON object has neither "answer" nor "subquestions"')
     answer = _as_text(raw_answer) if has_answer else ""
@@ -113,7 +122,7 @@ def _step_from_json(obj: dict[str, Any], *, allow_ask: bool) -> Step:
         items = raw_subqs if isinstance(raw_subqs, list) else [raw_subqs]
         for item in items:
             if isinstance(item, dict):
-                _found, item = _lookup(item, ("question", "subquestion", "text"))
+                _found, item = _lookup(_lowered(item), ("question", "subquestion", "text"))
             text = _as_text(item)
             if text:
                 subquestions.append(text)
