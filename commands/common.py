@@ -212,7 +212,7 @@ StructuredOpt = Annotated[
 def flag(name: str) -> str:
     """How the command line names the library's option ``name`` (``max_subquestions`` -> ``--max-subquestions``).
 
-    The library's errors name options through it (:data:`hch.app.options.Label`).
+    The library's errors name options through it (:data:`hch.errors.Label`).
     """
     return "QUESTION" if name == "question" else "--" + name.replace("_", "-")
 

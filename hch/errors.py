@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+Label = Callable[[str], str]
+"""How a message names an option, given its name in the library (``base_url``).
+
+The library names options as its own APIs do (:class:`hch.app.options.RunOptions`,
+:class:`hch.app.options.ModelOptions`); the command line passes its own label, so
+that its errors show its flags (``--base-url``) without the library knowing them.
+"""
+
+
+def by_name(name: str) -> str:
+    """The default :data:`Label`: an option is named as it is in the library."""
+    return name
+
 
 class HCHError(Exception):
     """Base class: anything the CLI reports as a one-line error."""
@@ -43,3 +58,16 @@ class TokensExhausted(HCHError):
     ``Workspace.can_ask`` meets this only when a reply made it need more calls
     than planned (a repair).
     """
+
+
+def how_to_name_a_model(label: Label = by_name) -> str:
+    """How a user names a model and its server, for a message: the options, else the environment.
+
+    The rule it states is :func:`hch.llm.embedded.resolve_settings`'s (neither given: the embedded model).
+    """
+    return f"give {label('model')} and {label('base_url')} (or set HCH_MODEL and HCH_BASE_URL)"
+
+
+def needs_model(what: str, *, label: Label = by_name) -> UsageError:
+    """The one-line error when ``what`` (``"this run"``, ``"a debate"``) needs a model and has none."""
+    return UsageError(f"{what} needs a model: {how_to_name_a_model(label)}, or use the embedded model")

@@ -14,7 +14,7 @@ from hch.budget import Budget
 from hch.collector import enter_run, leave_run
 from hch.context import RunContext
 from hch.defaults import DEFAULT_MAX_SUBQUESTIONS as DEFAULT_MAX_SUBQUESTIONS  # re-exported: its old home
-from hch.errors import UsageError
+from hch.errors import Label, UsageError, by_name
 from hch.limits import check_budget, check_depth, check_max_subquestions, check_token_budget
 from hch.node import Node
 from hch.paths import transcripts_dir
@@ -108,16 +108,17 @@ def check_question(question: str) -> str:
     return question
 
 
-def check_new_transcript(path: Path) -> Path:
+def check_new_transcript(path: Path, *, label: Label = by_name) -> Path:
     """``path`` if a new transcript may be written there; a :class:`UsageError` otherwise.
 
     A transcript is evidence and is never overwritten; a folder or a device
-    (``/dev/null``) is no place for one either.
+    (``/dev/null``) is no place for one either. ``label`` names the option in
+    the message (:data:`hch.errors.Label`).
     """
     if path.is_dir():
-        raise UsageError(f"--transcript {path} is a folder; name a new .jsonl file")
+        raise UsageError(f"{label('transcript')} {path} is a folder; name a new .jsonl file")
     if path.exists() or path.is_symlink():
-        raise UsageError(f"--transcript {path} already exists; a transcript is never overwritten")
+        raise UsageError(f"{label('transcript')} {path} already exists; a transcript is never overwritten")
     return path
 
 
@@ -126,9 +127,9 @@ def _open_writer(path: Path, header: Header) -> TranscriptWriter:
     try:
         return TranscriptWriter(path, header)
     except FileExistsError:  # created between the check and the open
-        raise UsageError(f"--transcript {path} already exists; a transcript is never overwritten") from None
+        raise UsageError(f"transcript {path} already exists; a transcript is never overwritten") from None
     except OSError as exc:
-        raise UsageError(f"--transcript {path}: cannot write: {exc.strerror or exc}") from None
+        raise UsageError(f"transcript {path}: cannot write: {exc.strerror or exc}") from None
 
 
 async def run_question(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hch.app.spec import ProposalSpec, RunSpec
-from hch.errors import UsageError
+from hch.errors import UsageError, needs_model
 from hch.node import Node
 from hch.protocols import Model
 from hch.tasks import Task, find_task, lookup
@@ -145,9 +145,7 @@ def build_proposer(spec: RunSpec, llm: LLMClient | None) -> Model:
             raise UsageError("a proposal on a task needs a noise level")
         return NoisyProposer(task, facts, proposal)
     if llm is None:
-        raise UsageError(
-            "a proposal on free text needs a model: give --model and --base-url, or use the embedded model"
-        )
+        raise needs_model("a proposal on free text")
     return sampled_proposer(llm, proposal.index, spec.structured_output)
 
 

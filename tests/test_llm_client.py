@@ -555,7 +555,7 @@ def test_settings_resolution_from_flags_and_environment() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({}, "no model given: pass --model or set HCH_MODEL"),
+        ({}, "no model given: name one with model or set HCH_MODEL"),
         ({"model": "m", "base_url": "ftp://x"}, "base URL must be an http(s) URL"),
         ({"model": "m", "base_url": "http://user:pw@host/v1"}, "must not contain credentials"),
         ({"model": "m", "concurrency": 0}, "concurrency"),

@@ -9,7 +9,7 @@ import pytest
 
 from commands.common import flag
 from hch.app.options import ModelOptions, RunOptions, plan_runs
-from hch.errors import UsageError
+from hch.errors import UsageError, by_name
 from tests.test_cli_tasks import hch, one_line_error
 from transcripts import read_transcript
 
@@ -55,6 +55,11 @@ BAD = [
     (RunOptions(task="permutation", budget=0), "budget must be at least 1 call"),
     (RunOptions(task="permutation", max_subquestions=1001), "max_subquestions must be at most 1,000"),
     (RunOptions(task="permutation", size=0), "size must be at least 1"),
+    (RunOptions(task="permutation", transcript=Path(__file__)), f"transcript {__file__} already exists"),
+    (
+        RunOptions(task="permutation", transcript=Path(__file__).parent),
+        f"transcript {Path(__file__).parent} is a folder",
+    ),
     (RunOptions(), "give a question, or task NAME, or facts FILE"),
     (RunOptions(question="Why?", overseer="robot"), "overseer 'robot': choose program, llm or human"),
     (RunOptions(question="Why?", overseer="program"), "overseer program needs task or facts"),
@@ -77,7 +82,7 @@ def test_bad_options_are_one_line_usage_errors_naming_the_option(options: RunOpt
     assert "--" not in text  # the library names options by their names, not by command-line flags
 
 
-@pytest.mark.parametrize(("options", "message"), BAD[:4])
+@pytest.mark.parametrize(("options", "message"), BAD[:6])
 def test_the_command_line_shows_its_flags_for_the_same_errors(options: RunOptions, message: str) -> None:
     with pytest.raises(UsageError) as caught:
         plan_runs(options, label=flag)
@@ -89,3 +94,23 @@ def test_hch_run_reports_a_bad_option_as_the_library_does(hch_home: Path) -> Non
     proc = hch("run", "Why?", "--overseer", "program", home=hch_home)
     assert proc.returncode == 2
     assert "--overseer program needs --task or --facts" in one_line_error(proc)
+
+
+def test_a_base_url_without_a_model_names_the_model_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HCH_MODEL", raising=False)
+    options = RunOptions(question="Why?", model=ModelOptions(base_url="http://127.0.0.1:9/v1"))
+    for label, shown in ((by_name, "model"), (flag, "--model")):
+        with pytest.raises(UsageError, match=f"^no model given: name one with {shown} or set HCH_MODEL$"):
+            plan_runs(options, label=label)
+
+
+def test_a_run_without_a_model_says_how_to_name_one() -> None:
+    from hch.app.spec import RunSpec, build_model
+    from hch.errors import needs_model
+
+    with pytest.raises(UsageError) as caught:
+        build_model(RunSpec(question="Why?", depth=1, overseer="llm"))
+    how = "(or set HCH_MODEL and HCH_BASE_URL), or use the embedded model"
+    assert str(caught.value) == f"this run needs a model: give model and base_url {how}"
+    shown = str(needs_model("this run", label=flag))
+    assert shown == f"this run needs a model: give --model and --base-url {how}"

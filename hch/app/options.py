@@ -8,32 +8,23 @@ Every check happens here, before anything starts (the embedded model takes
 seconds to start): a bad option is a one-line :class:`~hch.errors.UsageError`.
 
 The library names options by their names here (``depth``, ``max_subquestions``,
-``overseer``); an error names one through a :data:`Label`, so that the command
+``overseer``); an error names one through a :data:`~hch.errors.Label`, so that the command
 line can show its own flag (``--max-subquestions``) without the library knowing it.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hch.app.spec import RunSpec, TaskSpec, check_bounds, needs_llm
 from hch.defaults import DEFAULT_MAX_SUBQUESTIONS
-from hch.errors import UsageError
+from hch.errors import Label, UsageError, by_name
 from hch.executor import check_new_transcript, check_question
 from hch.limits import check_size
 from hch.tasks import Instance, find_task, load_instances
-
-Label = Callable[[str], str]
-"""How an error names an option, given its name here (the command line: its flag)."""
-
-
-def by_name(name: str) -> str:
-    """The default :data:`Label`: an option is named as it is here."""
-    return name
 
 
 @dataclass(frozen=True)
@@ -102,7 +93,7 @@ def plan_runs(options: RunOptions, *, label: Label = by_name) -> list[PlannedRun
     if options.question is not None:
         check_question(options.question)
     if options.transcript is not None:
-        check_new_transcript(options.transcript)
+        check_new_transcript(options.transcript, label=label)
     free_text = options.task is None and options.facts is None
     who = who_works(options.overseer, options.human_depths, options.mode, options.depth, free_text, label=label)
 
@@ -216,6 +207,7 @@ def model_fields(options: ModelOptions, *, label: Label = by_name) -> dict[str, 
         timeout_s=options.timeout_s,
         max_attempts=options.max_attempts,
         max_wait_s=options.max_wait_s,
+        label=label,
     )
     output = options.structured_output
     if output == "auto":

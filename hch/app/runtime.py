@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hch.app.spec import RunSpec, build_model, needs_llm
-from hch.errors import UsageError
+from hch.errors import needs_model
 from hch.executor import RunResult, run_question
 from hch.protocols import Model
 from transcripts.events import JSONValue
@@ -63,7 +63,7 @@ def prompts_for(spec: RunSpec) -> dict[str, str]:
 def settings_of(spec: RunSpec) -> LLMSettings:
     """The model settings the spec records."""
     if spec.llm is None:
-        raise UsageError("this run needs a model: give --model and --base-url, or use the embedded model")
+        raise needs_model("this run")
     return spec.llm
 
 

