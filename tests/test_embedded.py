@@ -93,7 +93,7 @@ def test_an_endpoint_or_a_model_selects_that_endpoint(
 
 
 def test_an_endpoint_without_a_model_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="^no model given: name one with model or set HCH_MODEL$"):
+    with pytest.raises(UsageError, match=r"^no model given: name one with model or set HCH_MODEL$"):
         resolve_settings(environ={"HCH_BASE_URL": "http://h:1/v1"})
 
 
