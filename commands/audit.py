@@ -48,11 +48,11 @@ def replay(
     """
     from hch.app.replay import replay as replay_recorded
     from hch.app.replay import spec_of
-    from hch.collector import collector_tuned
+    from hch.collector import off_until_exit
     from transcripts.reader import TranscriptError
 
-    with collector_tuned():  # the events read are acyclic: no reason to rescan them as they pile up
-        original, verified = read_verified_or_fail(transcript)
+    off_until_exit()  # what it reads and runs lives until the process ends (see hch.collector)
+    original, verified = read_verified_or_fail(transcript)
     if original.end is None:
         fail(f"{original.cut}: a replay compares with a finished run; resume this one with `hch run --resume`", 2)
     try:

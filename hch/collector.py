@@ -62,6 +62,23 @@ def leave_run() -> None:
         gc.unfreeze()
 
 
+def off_until_exit() -> None:
+    """Turn the collector off for the rest of the process: for a command that ends with its
+    run and whose work is bounded by a file it reads (``hch replay``).
+
+    Everything alive now is frozen, and no collection runs until the process exits.
+    Such a command builds a large graph that lives to the end (the events read, the
+    run, the events it wrote) and makes almost no garbage cycles (5 objects in a
+    19,000-event replay), so collections find nothing: at the run's threshold a
+    replay of that size still makes two, a twentieth of its CPU, and leaving a run's
+    tuning makes CPython's thresholds rescan it all just before the exit frees it.
+    Runs inside it nest (:func:`enter_run` does nothing while the collector is off).
+    """
+    gc.freeze()
+    gc.disable()
+    _State.depth += 1  # a run inside never undoes it
+
+
 @contextmanager
 def collector_tuned() -> Iterator[None]:
     """:func:`enter_run` for the block."""

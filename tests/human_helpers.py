@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
-from hch.human import HumanConsole
+from hch.human.console import HumanConsole
 from hch.human.terminal import ScriptedLines
 from tests.tools import need
 

@@ -14,9 +14,9 @@ import pytest
 from hch import hch_tree
 from hch.app.replay import NetworkGuard, replay_transcript
 from hch.executor import run_question
-from hch.human import HumanOverseer
 from hch.human.build import human_tree
 from hch.human.drafter import LLMDrafter
+from hch.human.workers import HumanOverseer
 from hch.llm import LLMClient, LLMSettings
 from hch.llm.overseer import LLMBaseModel, LLMOverseer
 from hch.testing import FaultConfig, FaultServer

@@ -14,7 +14,8 @@ import pytest
 from hch import Workspace, hch_tree
 from hch.errors import UsageError
 from hch.executor import run_question
-from hch.human import HumanBaseModel, HumanConsole, HumanOverseer, HumanStopped
+from hch.human.console import HumanConsole, HumanStopped
+from hch.human.workers import HumanBaseModel, HumanOverseer
 from hch.playback import Divergence, Playback
 from hch.protocols import Model
 from hch.step import Step

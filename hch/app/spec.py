@@ -18,16 +18,15 @@ from hch.errors import UsageError, needs_model
 from hch.executor import DEFAULT_MAX_SUBQUESTIONS
 from hch.human.build import human_depths_of, human_tree
 from hch.human.commands import FORMER_NAMES
-from hch.human.console import HumanConsole
-from hch.human.session import Drafter
 from hch.limits import check_budget, check_depth, check_max_subquestions, check_token_budget
 from hch.llm.settings import LLMSettings
 from hch.protocols import Model, Overseer
-from hch.tasks import find_task
 from operators.debate.spec import DebateSpec
 
 if TYPE_CHECKING:
-    # Imported lazily below: hch.llm pulls in the OpenAI SDK, which runs without a model need not load.
+    # Imported lazily below: hch.llm pulls in the OpenAI SDK, which runs without a model need not load;
+    # the people's side of a tree (the terminal, rich) and the tasks are loaded by the runs that have them.
+    from hch.human.session import Drafter
     from hch.llm.client import LLMClient
 
 
@@ -231,6 +230,8 @@ def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
         if spec.human_mode != "direct":
             drafter = LLMDrafter(llm, DEFAULT_PROMPTS, spec.max_subquestions, output=output, name=name)
     if spec.task is not None:
+        from hch.tasks import find_task
+
         task = find_task(spec.task.name)
         facts = task.validate_facts(spec.task.facts)
         task.parse_question(facts, spec.question)
@@ -260,6 +261,8 @@ def place_people(spec: RunSpec, overseer: Overseer | None, base: Model | None, d
         if overseer is None or base is None:
             raise UsageError("this tree needs an overseer and a base model")
         return hch_tree(overseer, base, spec.depth)
+    from hch.human.console import HumanConsole
+
     machine = None if spec.overseer == "human" else overseer
     return human_tree(
         spec.depth, people, console=HumanConsole(), overseer=machine, base=base, mode=spec.human_mode, drafter=drafter

@@ -19,15 +19,17 @@ each step). Leaves a person answers are always worked directly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hch.amp import hch_tree
 from hch.errors import UsageError, needs_model
 from hch.human.commands import FORMER_NAMES, MODES, Mode
-from hch.human.console import HumanConsole
-from hch.human.session import Drafter
-from hch.human.workers import HumanBaseModel, HumanOverseer
 from hch.protocols import Model, Overseer
+
+if TYPE_CHECKING:
+    # The terminal side (rich) is imported by human_tree: a run without people never loads it.
+    from hch.human.console import HumanConsole
+    from hch.human.session import Drafter
 
 ALL = "all"
 
@@ -85,6 +87,8 @@ def human_tree(
     ``overseer`` works the other overseer nodes and ``base`` answers the other
     leaves (either may be None when people work all of those nodes).
     """
+    from hch.human.workers import HumanBaseModel, HumanOverseer
+
     if mode != "direct" and drafter is None:
         raise needs_model(f"mode {mode} (an LLM drafts each step)")
     person = HumanOverseer(console, mode=mode, drafter=drafter)
