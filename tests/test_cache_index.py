@@ -3,6 +3,9 @@ that differs in anything that changes the output never gets another request's re
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +34,7 @@ async def test_the_loaded_index_serves_what_the_disk_holds_and_nothing_else(tmp_
     await first.aclose()
 
     cache = CallCache(path)
-    assert await cache.response("k0") == "r0"  # from the disk while the index loads, or from it
-    assert cache._loader is not None
-    cache._loader.join()
+    assert await cache.response("k0") == "r0"  # the first lookup waits for the index
     assert cache._memory is not None and len(cache._memory) == 50
     for i in range(50):
         entry = await cache.get(f"k{i}")
@@ -112,4 +113,99 @@ async def test_a_request_that_differs_in_what_changes_the_output_is_never_served
     assert len(sent) == 2
     calls = [e for e in read_transcript(writer.path).events if isinstance(e, ModelCall)]
     assert [c.source for c in calls] == ["network", "cache", "network", "cache"]
+    await cache.aclose()
+
+
+# Rows as this module writes them, and as another program (or an older version) might:
+# the index must hold for each exactly what reading the row with Python's json gives.
+ROW_TEXTS: dict[str, str] = {
+    "plain": json.dumps({"request": {"m": 'x\n\t"q" \\ /'}, "response": 'a\nb "c" \\ é 😀', "usage": {}}),
+    "ascii escapes": json.dumps({"request": {}, "response": "é 😀 \u2028", "usage": {}}, ensure_ascii=True),
+    "nul": json.dumps({"response": "before\x00after"}, ensure_ascii=False),
+    "control": json.dumps({"response": "bell\x07"}, ensure_ascii=False),
+    "lone surrogate": '{"response": "a\\ud800b"}',
+    "escaped slash and short escapes": '{"response": "a\\/b\\b\\f\\r"}',
+    "repeated key": '{"response": "first", "response": "last"}',
+    "repeated, last not text": '{"response": "first", "response": 3}',
+    "nested only": '{"request": {"response": "inner"}}',
+    "not text": '{"response": ["a"]}',
+    "the word as a value": '{"request": "response", "response": "r"}',
+    "backslash-u in text": json.dumps({"response": "C:\\users"}),
+    "not an object": '["response", "r"]',
+    "not json": '{"response": "r"',
+    "nan": '{"response": "r", "x": NaN}',
+    "spaces": ' {"response" : "r"} \n',
+}
+
+
+def python_reading(text: str) -> str | None:
+    """What a lookup on the disk answers for a row holding ``text`` (JSONTextDisk.fetch, then the response)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    response = value.get("response") if isinstance(value, dict) else None
+    return response if isinstance(response, str) else None
+
+
+async def test_the_index_reads_every_row_as_python_json_does(tmp_path: Path) -> None:
+    path = tmp_path / "cache"
+    first = CallCache(path)
+    for name in ROW_TEXTS:
+        await first.set(name, {"response": "placeholder"})
+    await first.aclose()
+    with sqlite3.connect(path / "cache.db") as db:
+        for name, text in ROW_TEXTS.items():
+            db.execute("UPDATE Cache SET value = ? WHERE key = ?", (text, name))
+
+    cache = CallCache(path)
+    assert await cache.response("plain") == python_reading(ROW_TEXTS["plain"])
+    assert cache._memory is not None
+    expected = {name: python_reading(text) for name, text in ROW_TEXTS.items()}
+    assert {name: cache._memory.get(name) for name in ROW_TEXTS} == expected
+    assert expected["nul"] == "before\x00after" and expected["repeated key"] == "last"
+    await cache.aclose()
+
+
+async def test_lookups_made_while_the_index_loads_wait_for_it_and_read_no_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "cache"
+    first = CallCache(path)
+    for i in range(20):
+        await first.set(f"k{i}", {"response": f"r{i}"})
+    await first.aclose()
+
+    cache = CallCache(path)
+    read: list[str] = []
+    original = cache._get
+
+    def reading(key: str) -> dict[str, Any] | None:
+        read.append(key)
+        return original(key)
+
+    monkeypatch.setattr(cache, "_get", reading)
+    keys = [f"k{i}" for i in range(20)] + ["missing"]
+    answers = await asyncio.gather(*(cache.response(key) for key in keys))
+    assert answers == [f"r{i}" for i in range(20)] + [None]
+    assert read == []  # every lookup was answered by the index, none by a row read
+    assert (cache.hits, cache.misses) == (20, 1)
+    await cache.aclose()
+
+
+async def test_a_cache_too_large_to_index_is_served_from_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "cache"
+    first = CallCache(path)
+    for i in range(3):
+        await first.set(f"k{i}", {"response": f"r{i}"})
+    await first.aclose()
+
+    monkeypatch.setattr("hch.llm.cache.MEMORY_INDEX_LIMIT", 2)
+    cache = CallCache(path)
+    assert await asyncio.gather(*(cache.response(f"k{i}") for i in range(4))) == ["r0", "r1", "r2", None]
+    assert cache._memory is None
+    cache.put("mine", {"response": "m"})
+    assert await cache.response("mine") == "m"
     await cache.aclose()

@@ -19,12 +19,17 @@ Two facts about diskcache shape this module:
   thread (``asyncio.to_thread``) so the event loop never waits on the disk.
   That thread hop and a SQLite read per hit held a warm rerun to about 2,000
   calls/s, so :meth:`CallCache.response` serves hits from an in-memory index
-  of response texts, loaded by a background thread on first use (until it is
-  loaded, the disk answers). The index is keyed by the same request hash as the
-  disk, so it serves exactly what the disk held when the run began, plus the
-  run's own results. A key it lacks is a miss without asking the disk: those
-  lookups, racing the writes of a cold run, made it 1.2x slower than no cache.
-  An entry another process stores meanwhile is found by the next run.
+  of response texts, loaded by a worker thread when the model client is built
+  (:meth:`CallCache.start_loading`) or on first use; the lookups made meanwhile
+  wait for it (a few milliseconds for a thousand entries; serving them
+  from the disk instead kept the event loop busy with thread hops and cost a
+  warm rerun a tenth of its time). The index is keyed by the same
+  request hash as the disk, so it serves exactly what the disk held when the
+  run began, plus the run's own results. A key it lacks is a miss without
+  asking the disk: those lookups, racing the writes of a cold run, made it 1.2x
+  slower than no cache. An entry another process stores meanwhile is found by
+  the next run. A cache too large to index (or whose index cannot be read) is
+  served from the disk.
 - A write is a SQLite transaction. Made per call in a worker thread, writes held
   a cold run (every call a miss, every result stored) to 1.2x the time of the
   same run without a cache, so :meth:`CallCache.put` writes behind: it returns
@@ -38,6 +43,7 @@ Two facts about diskcache shape this module:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import os
@@ -175,6 +181,8 @@ class CallCache:
         """Responses stored by this process while the loader runs (merged into the index)."""
         self._memory_lock = threading.Lock()
         self._loader: threading.Thread | None = None
+        self._loaded: concurrent.futures.Future[None] | None = None
+        """Done when the loader has finished (with an index or without); lookups wait for it."""
         self._pending: dict[str, dict[str, Any]] = {}
         """Entries put but not yet on disk, by key: what this process must still find."""
         self._queue: list[tuple[str, dict[str, Any]]] = []
@@ -216,14 +224,15 @@ class CallCache:
     async def response(self, key: str) -> str | None:
         """The response text stored under ``key``, or None: from memory once the index is loaded.
 
-        Until the index is loaded the entries put by this process and then the
-        disk answer; once it is, a key it lacks is a miss (the index holds the
-        disk as it was when loaded and everything put since). Disk errors
-        propagate as from :meth:`get`.
+        The first lookup starts loading the index (unless :meth:`start_loading` did),
+        and every lookup waits until it is loaded; a key it lacks is then a miss (the index holds the disk as it was
+        when loaded and everything put since). Without an index (a cache too large,
+        or unreadable) the entries put by this process and then the disk answer.
+        Disk errors propagate as from :meth:`get`.
         """
-        if self._loader is None:
-            self._start_loading()
         memory = self._memory
+        if memory is None:
+            memory = await self._index()
         if memory is not None:
             text = memory.get(key)
             if text is not None:
@@ -236,20 +245,52 @@ class CallCache:
         text = entry.get("response") if entry is not None else None
         return text if isinstance(text, str) else None
 
-    def _start_loading(self) -> None:
-        with self._memory_lock:
-            if self._loader is None:
-                # A plain daemon thread, not the loop's executor: nothing ever waits for it
-                # but close(), and asyncio.run's exit does not.
-                self._loader = threading.Thread(target=self._load, name="hch-cache-index", daemon=True)
-                self._loader.start()
+    def start_loading(self) -> None:
+        """Start loading the in-memory index in a worker thread, unless it is loaded or loading; do not wait.
 
-    def _load(self) -> None:
+        A model client calls this when it is built, so that the index loads while
+        the run sets up; otherwise the first lookup starts it.
+        """
+        self._start_loading()
+
+    async def _index(self) -> dict[str, str] | None:
+        """The in-memory index once loaded (the first call starts the load), or None if there is none."""
+        loaded = self._loaded
+        if loaded is None:
+            loaded = self._start_loading()
+        if not loaded.done():
+            await asyncio.wrap_future(loaded)
+        return self._memory
+
+    def _start_loading(self) -> concurrent.futures.Future[None]:
+        with self._memory_lock:
+            if self._loaded is None:
+                self._loaded = concurrent.futures.Future()
+                # A plain daemon thread, not the loop's executor: only lookups and close() wait
+                # for it, and asyncio.run's exit, which waits for the executor, does not.
+                self._loader = threading.Thread(target=self._load, args=(self._loaded,), name="hch-cache-index")
+                self._loader.daemon = True
+                self._loader.start()
+            return self._loaded
+
+    def _load(self, loaded: concurrent.futures.Future[None]) -> None:
+        try:
+            index = self._read_index()
+            with self._memory_lock:
+                if index is not None:
+                    index.update(self._written)
+                    self._written = {}
+                    self._memory = index
+        finally:
+            loaded.set_result(None)
+
+    def _read_index(self) -> dict[str, str] | None:
+        """Every response text on disk by key, or None for a cache too large or unreadable."""
         index: dict[str, str] = {}
         try:
             db = self._db()
             if len(db) > MEMORY_INDEX_LIMIT:
-                return
+                return None
             # One query for all rows, not a lookup per key (which took ten times as long).
             # diskcache has no public bulk read; its table is what tests/test_llm_client.py reads.
             # Each value is still read by JSONTextDisk.fetch, which refuses anything but JSON text.
@@ -267,11 +308,8 @@ class CallCache:
                     index[key] = text
         except Exception as exc:  # the index is an optimisation: the disk still answers
             log.warning("model-call cache %s: not indexed in memory (%s)", self._path, exc)
-            return
-        with self._memory_lock:
-            index.update(self._written)
-            self._written = {}
-            self._memory = index
+            return None
+        return index
 
     def _remember(self, key: str, value: dict[str, Any]) -> None:
         text = value.get("response")
@@ -387,6 +425,7 @@ class CallCache:
             self._memory = None
             self._written = {}
             self._loader = None  # the next lookup loads what is left
+            self._loaded = None
         if not self._path.exists():
             return 0
         removed: int = self._db().clear()

@@ -150,6 +150,7 @@ class LLMClient:
         self.cache: CallCache | None = None
         if settings.cache:
             self.cache = cache if cache is not None else CallCache()
+            self.cache.start_loading()  # while the run sets up: its first lookup waits for the index
         self.limit = AdaptiveLimit(settings.concurrency)
         """Model-call attempts in flight: at most ``settings.concurrency``, fewer while the endpoint says 429."""
         self._sleep: Sleep = sleep or asyncio.sleep
