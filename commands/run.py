@@ -39,7 +39,7 @@ from commands.common import (
     integrity_or_fail,
     model_options,
     out,
-    read_transcript_or_fail,
+    read_verified_or_fail,
     run_async,
 )
 from hch.defaults import DEFAULT_MAX_SUBQUESTIONS
@@ -321,7 +321,7 @@ def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_js
     from hch.tasks import find_task
     from transcripts.reader import TranscriptError
 
-    original = read_transcript_or_fail(resume)
+    original, verified = read_verified_or_fail(resume)  # one pass over the file's bytes, as a replay
     given = {}
     for name, value in ctx.params.items():
         source = ctx.get_parameter_source(name)
@@ -332,7 +332,7 @@ def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_js
         overrides = check_resume_options(spec, given, resume, label=flag)
     except (UsageError, TranscriptError) as exc:
         fail(str(exc), 2)
-    integrity = integrity_or_fail(original, action="resume", trust_edited=trust_edited)
+    integrity = integrity_or_fail(original, action="resume", trust_edited=trust_edited, report=verified)
     expected = find_task(spec.task.name).solve(spec.task.facts, spec.question) if spec.task is not None else None
     run_id = new_run_id()
     path = transcript or default_transcript_path(run_id)

@@ -16,9 +16,8 @@ merely inherited a difference.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from transcripts.events import (
     Approval,
@@ -42,9 +41,11 @@ from transcripts.reader import Transcript
 
 _CALLS = ("oracle_call", "model_call", "human_input")
 
+Step = tuple[str, tuple[Any, ...]]
+"""A step as two runs compare it: its kind and its key (what must be equal)."""
 
-@dataclass(frozen=True, slots=True)
-class Action:
+
+class Action(NamedTuple):
     """One comparable thing a node did."""
 
     kind: str
@@ -73,41 +74,45 @@ def _short(text: str | None, limit: int = 160) -> str:
 
 def step_of(event: Event) -> tuple[str, Action] | None:
     """The node an event belongs to and the step it records (None: not a step)."""
+    found = _step(event)
+    return None if found is None else (found[0], Action(found[1][0], found[1][1], event))
+
+
+def _step(event: Event) -> tuple[str, Step] | None:
+    """:func:`step_of` without the event: the node, and what is compared of its step."""
     # The kinds a large tree is made of come first.
     if isinstance(event, ModelCall):
         call_key = (event.purpose, event.request_hash, event.response, event.error)
-        return event.node_id, Action("model_call", call_key, event)
+        return event.node_id, ("model_call", call_key)
     if isinstance(event, NodeStart):
-        return event.node_id, Action(
-            "start", (event.question, event.parent_id, event.level, event.budget, event.worker), event
-        )
+        return event.node_id, ("start", (event.question, event.parent_id, event.level, event.budget, event.worker))
     if isinstance(event, NodeAnswer):
-        return event.node_id, Action("answer", (event.answer, event.spent), event)
+        return event.node_id, ("answer", (event.answer, event.spent))
     if isinstance(event, Ask):
-        return event.node_id, Action("ask", tuple(event.questions), event)
+        return event.node_id, ("ask", tuple(event.questions))
     if isinstance(event, OracleCall):
-        return event.node_id, Action("oracle_call", (event.question, event.answer), event)
+        return event.node_id, ("oracle_call", (event.question, event.answer))
     if isinstance(event, Reuse):
-        return event.child_id, Action("reuse", (event.question, event.node_id, event.source_id), event)
+        return event.child_id, ("reuse", (event.question, event.node_id, event.source_id))
     if isinstance(event, Refusal):
-        return event.child_id, Action("refusal", (event.question, event.node_id, event.reason), event)
+        return event.child_id, ("refusal", (event.question, event.node_id, event.reason))
     if isinstance(event, HumanInput):
-        return event.node_id, Action("human_input", (event.request_hash, event.typed), event)
+        return event.node_id, ("human_input", (event.request_hash, event.typed))
     if isinstance(event, DebateTurn):
-        return event.node_id, Action("debate_turn", (event.turn, event.debater, event.move, event.text), event)
+        return event.node_id, ("debate_turn", (event.turn, event.debater, event.move, event.text))
     if isinstance(event, DebateVerdict):
-        return event.node_id, Action("debate_verdict", (event.winner, event.rewards, event.fact), event)
+        return event.node_id, ("debate_verdict", (event.winner, event.rewards, event.fact))
     if isinstance(event, Approval):
         verdict = (event.question, event.candidate, event.approval, event.verdict, event.overseer_answer)
-        return event.node_id, Action("approval", verdict, event)
+        return event.node_id, ("approval", verdict)
     if isinstance(event, Feedback):
         choice = (event.question, event.answer_a, event.answer_b, event.preferred, event.basis)
-        return event.node_id, Action("feedback", choice, event)
+        return event.node_id, ("feedback", choice)
     if isinstance(event, RewardScores):
         scored = (event.question, tuple(event.candidates), tuple(event.scores), event.chosen, event.reward_model)
-        return event.node_id, Action("reward_scores", scored, event)
+        return event.node_id, ("reward_scores", scored)
     if isinstance(event, NodeError):
-        return event.node_id, Action("error", (event.error_type, event.message), event)
+        return event.node_id, ("error", (event.error_type, event.message))
     return None
 
 
@@ -148,33 +153,59 @@ def describe(event: Event) -> str:
     return event.kind
 
 
-def _by_key(steps: list[Action]) -> list[Action]:
-    return sorted(steps, key=lambda s: repr(s.key)) if len(steps) > 1 else steps
-
-
 def node_steps(events: list[Event]) -> dict[str, list[Action]]:
     """Each node's steps in order; calls made between two other steps are
     sorted, since a node may make several calls concurrently."""
-    raw: dict[str, list[Action]] = defaultdict(list)
-    for event in events:
-        found = step_of(event)
-        if found is not None:
-            raw[found[0]].append(found[1])
     out: dict[str, list[Action]] = {}
-    for node_id, steps in raw.items():
-        ordered: list[Action] = []
-        block: list[Action] = []
-        for step in steps:
-            if step.kind in _CALLS:
-                block.append(step)
-                continue
-            if block:
-                ordered.extend(_by_key(block))
-                block = []
-            ordered.append(step)
-        ordered.extend(_by_key(block))
-        out[node_id] = ordered
+    for node_id, (steps, recorded) in _steps(events).items():
+        out[node_id] = [Action(kind, key, event) for (kind, key), event in zip(steps, recorded, strict=True)]
     return out
+
+
+_NodeSteps = tuple[list[Step], list[Event]]
+"""A node's steps as compared (kind and key), and the events that record them, in step order."""
+
+
+def _steps(events: list[Event]) -> dict[str, _NodeSteps]:
+    """:func:`node_steps`, kept as what is compared and the events apart: two runs' nodes agree
+    when their lists of steps are equal, one comparison."""
+    out: dict[str, _NodeSteps] = {}
+    concurrent: set[str] = set()  # nodes with two calls in a row: the only ones whose steps are sorted
+    for event in events:
+        found = _step(event)
+        if found is None:
+            continue
+        node_id, step = found
+        entry = out.get(node_id)
+        if entry is None:
+            out[node_id] = ([step], [event])
+            continue
+        steps, recorded = entry
+        if step[0] in _CALLS and steps[-1][0] in _CALLS:
+            concurrent.add(node_id)
+        steps.append(step)
+        recorded.append(event)
+    for node_id in concurrent:
+        out[node_id] = _calls_sorted(*out[node_id])
+    return out
+
+
+def _calls_sorted(steps: list[Step], events: list[Event]) -> _NodeSteps:
+    ordered: list[tuple[Step, Event]] = []
+    block: list[tuple[Step, Event]] = []
+    for pair in zip(steps, events, strict=True):
+        if pair[0][0] in _CALLS:
+            block.append(pair)
+            continue
+        ordered.extend(_by_key(block))
+        block = []
+        ordered.append(pair)
+    ordered.extend(_by_key(block))
+    return [step for step, _ in ordered], [event for _, event in ordered]
+
+
+def _by_key(block: list[tuple[Step, Event]]) -> list[tuple[Step, Event]]:
+    return sorted(block, key=lambda pair: repr(pair[0][1])) if len(block) > 1 else block
 
 
 @dataclass(frozen=True)
@@ -264,16 +295,16 @@ class RunDiff:
         return out
 
 
-def _question(steps: list[Action]) -> str:
-    for s in steps:
-        if s.kind in ("start", "reuse", "refusal"):
-            return str(s.key[0])
+def _question(steps: list[Step]) -> str:
+    for kind, key in steps:
+        if kind in ("start", "reuse", "refusal"):
+            return str(key[0])
     return ""
 
 
 def diff_runs(a: Transcript, b: Transcript) -> RunDiff:
     """Align ``a`` and ``b`` by node id and list where they differ."""
-    steps_a, steps_b = node_steps(a.events), node_steps(b.events)
+    steps_a, steps_b = _steps(a.events), _steps(b.events)
     result = RunDiff(a=a, b=b)
     for t, side in ((a, "a"), (b, "b")):
         end = t.end
@@ -285,29 +316,32 @@ def diff_runs(a: Transcript, b: Transcript) -> RunDiff:
             result.status_b, result.final_b = status, answer
     diffs: list[NodeDiff] = []
     for node_id in steps_a.keys() | steps_b.keys():
-        sa, sb = steps_a.get(node_id), steps_b.get(node_id)
-        if sa is None:
-            assert sb is not None
-            diffs.append(NodeDiff(node_id, _question(sb), "only in B", "(no such node)", sb[0].text, math.inf))
+        na, nb = steps_a.get(node_id), steps_b.get(node_id)
+        if na is None:
+            assert nb is not None
+            diffs.append(
+                NodeDiff(node_id, _question(nb[0]), "only in B", "(no such node)", describe(nb[1][0]), math.inf)
+            )
             continue
-        if sb is None:
-            diffs.append(NodeDiff(node_id, _question(sa), "only in A", sa[0].text, "(no such node)", sa[0].seq))
+        if nb is None:
+            first = na[1][0]
+            diffs.append(NodeDiff(node_id, _question(na[0]), "only in A", describe(first), "(no such node)", first.seq))
             continue
         result.common += 1
-        for i in range(max(len(sa), len(sb))):
-            x = sa[i] if i < len(sa) else None
-            y = sb[i] if i < len(sb) else None
-            if x is not None and y is not None and x.kind == y.kind and x.key == y.key:
-                continue
-            if x is not None and y is not None:
-                what = x.kind if x.kind == y.kind else f"{x.kind}/{y.kind}"
-            else:
-                what = (x or y or sa[-1]).kind
-            expected = x.text if x is not None else "(nothing more: the node ended here)"
-            produced = y.text if y is not None else "(nothing more: the node stopped here)"
-            position = x.seq if x is not None else sa[-1].seq + 0.5
-            diffs.append(NodeDiff(node_id, _question(sa), what, expected, produced, position))
-            break
+        (sa, ea), (sb, eb) = na, nb
+        if sa == sb:
+            continue
+        # The first step that differs (or the first one that only one of them took).
+        i = next((i for i, (x, y) in enumerate(zip(sa, sb, strict=False)) if x != y), min(len(sa), len(sb)))
+        if i < len(sa) and i < len(sb):
+            kind_a, kind_b = sa[i][0], sb[i][0]
+            what = kind_a if kind_a == kind_b else f"{kind_a}/{kind_b}"
+        else:
+            what = sa[i][0] if i < len(sa) else sb[i][0]
+        expected = describe(ea[i]) if i < len(sa) else "(nothing more: the node ended here)"
+        produced = describe(eb[i]) if i < len(sb) else "(nothing more: the node stopped here)"
+        position = ea[i].seq if i < len(sa) else ea[-1].seq + 0.5
+        diffs.append(NodeDiff(node_id, _question(sa), what, expected, produced, position))
     diffs.sort(key=lambda d: (d.position, _id_key(d.node_id)))
     result.nodes = diffs
     return result
