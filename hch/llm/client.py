@@ -197,9 +197,14 @@ class LLMClient:
             raise ValueError(f"sample index must be >= 0, got {sample}")
         copied: list[dict[str, str]] = []
         for message in messages:
-            if not isinstance(message, Mapping):
+            # A copy: the caller may reuse its list. A dict is told apart from other
+            # mappings by its type first (the check against Mapping took a third of this).
+            if type(message) is dict:
+                copy = message.copy()
+            elif isinstance(message, Mapping):
+                copy = dict(message)
+            else:
                 raise TypeError(f"each message must be a dict of str to str, got {message!r}")
-            copy = dict(message)  # a copy: the caller may reuse its list
             for k, v in copy.items():  # a plain loop: a generator per message cost a tenth of a hit
                 if not isinstance(k, str) or not isinstance(v, str):
                     raise TypeError(f"each message must be a dict of str to str, got {message!r}")
