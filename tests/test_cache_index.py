@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from hch.budget import Budget
 from hch.context import RunContext
-from hch.llm.cache import CallCache
+from hch.llm.cache import CallCache, JSONTextDisk
 from hch.llm.client import LLMClient
 from hch.llm.settings import LLMSettings
 from hch.node import Node
@@ -208,4 +209,36 @@ async def test_a_cache_too_large_to_index_is_served_from_the_disk(
     assert cache._memory is None
     cache.put("mine", {"response": "m"})
     assert await cache.response("mine") == "m"
+    await cache.aclose()
+
+
+async def test_lookups_in_a_large_cache_are_served_from_the_disk_until_its_index_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "cache"
+    first = CallCache(path)
+    for i in range(3):
+        await first.set(f"k{i}", {"response": f"r{i}"})
+    await first.aclose()
+
+    monkeypatch.setattr("hch.llm.cache.WAIT_FOR_INDEX_LIMIT", 2)  # so this cache counts as large
+    release = threading.Event()
+    fetch = JSONTextDisk.fetch
+
+    def slow_fetch(self: JSONTextDisk, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if threading.current_thread().name == "hch-cache-index":
+            release.wait()  # the index is still loading
+        return fetch(self, mode, filename, value, read)
+
+    monkeypatch.setattr(JSONTextDisk, "fetch", slow_fetch)
+    cache = CallCache(path)
+    cache.start_loading()
+    lookups = asyncio.gather(*(cache.response(f"k{i}") for i in range(4)))
+    # Waiting for the index would wait for ever: the bound turns that into a failure, not a hang.
+    assert await asyncio.wait_for(lookups, timeout=60) == ["r0", "r1", "r2", None]
+    assert cache._memory is None  # answered by the disk, not by waiting for the index
+    release.set()
+    assert cache._loader is not None
+    cache._loader.join()
+    assert cache._memory == {"k0": "r0", "k1": "r1", "k2": "r2"}
     await cache.aclose()

@@ -21,9 +21,10 @@ Two facts about diskcache shape this module:
   calls/s, so :meth:`CallCache.response` serves hits from an in-memory index
   of response texts, loaded by a worker thread when the model client is built
   (:meth:`CallCache.start_loading`) or on first use; the lookups made meanwhile
-  wait for it (a few milliseconds for a thousand entries; serving them
-  from the disk instead kept the event loop busy with thread hops and cost a
-  warm rerun a tenth of its time). The index is keyed by the same
+  wait for it (a few milliseconds for a thousand entries; serving them from
+  the disk instead kept the event loop busy with thread hops and cost a warm
+  rerun a tenth of its time), unless the cache is so large that its index takes
+  longer than a tenth of a second to load: then the disk answers them. The index is keyed by the same
   request hash as the disk, so it serves exactly what the disk held when the
   run began, plus the run's own results. A key it lacks is a miss without
   asking the disk: those lookups, racing the writes of a cold run, made it 1.2x
@@ -61,6 +62,10 @@ log = logging.getLogger("hch.llm")
 
 MEMORY_INDEX_LIMIT = 200_000
 """A cache with more entries than this is not loaded into memory (hits come from disk)."""
+
+WAIT_FOR_INDEX_LIMIT = 20_000
+"""Lookups wait for the index of a cache with at most this many entries (a tenth of a second
+to load, about 10 us an entry); a larger cache answers them from the disk until it is loaded."""
 
 WRITER_IDLE_S = 0.5
 """How long the writer thread waits for more entries before it ends (the next put starts another)."""
@@ -182,7 +187,9 @@ class CallCache:
         self._memory_lock = threading.Lock()
         self._loader: threading.Thread | None = None
         self._loaded: concurrent.futures.Future[None] | None = None
-        """Done when the loader has finished (with an index or without); lookups wait for it."""
+        """Done when the loader has finished (with an index or without)."""
+        self._sized: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        """Whether lookups wait for the index (see WAIT_FOR_INDEX_LIMIT): set once the loader has counted."""
         self._pending: dict[str, dict[str, Any]] = {}
         """Entries put but not yet on disk, by key: what this process must still find."""
         self._queue: list[tuple[str, dict[str, Any]]] = []
@@ -225,9 +232,10 @@ class CallCache:
         """The response text stored under ``key``, or None: from memory once the index is loaded.
 
         The first lookup starts loading the index (unless :meth:`start_loading` did),
-        and every lookup waits until it is loaded; a key it lacks is then a miss (the index holds the disk as it was
-        when loaded and everything put since). Without an index (a cache too large,
-        or unreadable) the entries put by this process and then the disk answer.
+        and every lookup waits until it is loaded (see :meth:`_index`); a key it lacks is
+        then a miss (the index holds the disk as it was when loaded and everything put
+        since). Without an index (a cache too large, or unreadable, or still loading a
+        large one) the entries put by this process and then the disk answer.
         Disk errors propagate as from :meth:`get`.
         """
         memory = self._memory
@@ -254,42 +262,59 @@ class CallCache:
         self._start_loading()
 
     async def _index(self) -> dict[str, str] | None:
-        """The in-memory index once loaded (the first call starts the load), or None if there is none."""
+        """The in-memory index (the first call starts loading it), or None when there is none (yet).
+
+        A lookup waits for the index of a cache of at most :data:`WAIT_FOR_INDEX_LIMIT`
+        entries; a larger cache gives None until its index is loaded (the disk answers).
+        """
         loaded = self._loaded
         if loaded is None:
             loaded = self._start_loading()
         if not loaded.done():
-            await asyncio.wrap_future(loaded)
+            sized = self._sized
+            if not sized.done():
+                await asyncio.wrap_future(sized)
+            if sized.result() and not loaded.done():
+                await asyncio.wrap_future(loaded)
         return self._memory
 
     def _start_loading(self) -> concurrent.futures.Future[None]:
         with self._memory_lock:
             if self._loaded is None:
                 self._loaded = concurrent.futures.Future()
+                self._sized = concurrent.futures.Future()
                 # A plain daemon thread, not the loop's executor: only lookups and close() wait
                 # for it, and asyncio.run's exit, which waits for the executor, does not.
-                self._loader = threading.Thread(target=self._load, args=(self._loaded,), name="hch-cache-index")
+                args = (self._sized, self._loaded)
+                self._loader = threading.Thread(target=self._load, args=args, name="hch-cache-index")
                 self._loader.daemon = True
                 self._loader.start()
             return self._loaded
 
-    def _load(self, loaded: concurrent.futures.Future[None]) -> None:
+    def _load(self, sized: concurrent.futures.Future[bool], loaded: concurrent.futures.Future[None]) -> None:
         try:
-            index = self._read_index()
+            index = self._read_index(sized)
             with self._memory_lock:
                 if index is not None:
                     index.update(self._written)
                     self._written = {}
                     self._memory = index
         finally:
+            if not sized.done():
+                sized.set_result(False)
             loaded.set_result(None)
 
-    def _read_index(self) -> dict[str, str] | None:
-        """Every response text on disk by key, or None for a cache too large or unreadable."""
+    def _read_index(self, sized: concurrent.futures.Future[bool]) -> dict[str, str] | None:
+        """Every response text on disk by key, or None for a cache too large or unreadable.
+
+        ``sized`` is told, once the entries are counted, whether lookups should wait for the index.
+        """
         index: dict[str, str] = {}
         try:
             db = self._db()
-            if len(db) > MEMORY_INDEX_LIMIT:
+            entries = len(db)
+            sized.set_result(entries <= WAIT_FOR_INDEX_LIMIT)
+            if entries > MEMORY_INDEX_LIMIT:
                 return None
             # One query for all rows, not a lookup per key (which took ten times as long).
             # diskcache has no public bulk read; its table is what tests/test_llm_client.py reads.
