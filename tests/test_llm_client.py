@@ -1,127 +1,31 @@
-"""The model-call layer against a mocked transport: retries, errors, cache, playback, secrecy."""
+"""The model-call layer against a mocked transport: retries, errors, the request and its hash, secrecy, settings.
+
+Its cache and playback: tests/test_llm_cache_client.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-import diskcache  # type: ignore[import-untyped]
 import httpx2
 import pytest
 
-from hch.budget import Budget
-from hch.context import RunContext
 from hch.errors import UsageError
-from hch.llm import CallCache, LLMClient, LLMSettings, ModelCallError
-from hch.llm.cache import UnsafeCacheEntry
-from hch.node import Node
-from hch.playback import Divergence, Playback
+from hch.llm import LLMClient, LLMSettings, ModelCallError
+from tests.llm_helpers import BASE, MESSAGES, SECRET, Harness, Script, error, ok, open_harness
 from transcripts.chain import request_hash
-from transcripts.events import Event, Header, ModelCall
-from transcripts.writer import TranscriptWriter
-
-SECRET = "sk-test-SECRET-0123456789"
-BASE = "http://llm.test/v1"
-MESSAGES = [{"role": "user", "content": "What is 2 + 2?"}]
-
-
-def ok_body(text: str = "4", usage: dict[str, int] | None = None) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": usage or {"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8},
-    }
-
-
-def ok(text: str = "4") -> httpx2.Response:
-    return httpx2.Response(200, json=ok_body(text))
-
-
-def error(
-    status: int, message: str = "nope", code: str | None = None, type_: str = "invalid_request_error", **h: str
-) -> httpx2.Response:
-    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
-    return httpx2.Response(status, json=body, headers=h)
-
-
-Reply = httpx2.Response | Exception | Callable[[httpx2.Request], httpx2.Response | Awaitable[httpx2.Response]]
-
-
-@dataclass
-class Script:
-    """A mock server that plays back replies in order (the last one repeats)."""
-
-    script: Sequence[Reply]
-    requests: list[httpx2.Request] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.replies = list(self.script)
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response | Awaitable[httpx2.Response]:
-        self.requests.append(request)
-        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-        if isinstance(reply, Exception):
-            raise reply
-        if callable(reply) and not isinstance(reply, httpx2.Response):
-            return reply(request)
-        return reply
-
-    @property
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(r.content) for r in self.requests]
-
-
-@dataclass
-class Harness:
-    node: Node
-    events: list[Event]
-    sleeps: list[float]
-    tmp_path: Path
-    transcript: Path
-
-    def client(self, script: Script, *, cache: bool = False, env: dict[str, str] | None = None, **kw: Any) -> LLMClient:
-        settings = LLMSettings(base_url=BASE, model="m", cache=cache, max_attempts=kw.pop("max_attempts", 4), **kw)
-
-        async def fake_sleep(seconds: float) -> None:
-            self.sleeps.append(seconds)
-
-        return LLMClient(
-            settings,
-            cache=CallCache(self.tmp_path / "cache") if cache else None,
-            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(script)),  # type: ignore[arg-type]
-            environ={"OPENAI_API_KEY": SECRET} if env is None else env,
-            sleep=fake_sleep,
-        )
-
-    @property
-    def calls(self) -> list[ModelCall]:
-        return [e for e in self.events if isinstance(e, ModelCall)]
-
-
-def make_node(tmp_path: Path, events: list[Event], playback: Playback | None = None) -> tuple[Node, TranscriptWriter]:
-    path = tmp_path / f"run-{len(list(tmp_path.glob('run-*')))}.jsonl"
-    writer = TranscriptWriter(path, Header(run_id="r", created="now", hch_version="test", question="q"))
-    writer.subscribe(events.append)
-    run = RunContext(writer=writer, max_subquestions=4, playback=playback)
-    return Node("0", None, "q", 0, None, Budget(None), run), writer
 
 
 @pytest.fixture
 async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    events: list[Event] = []
-    node, writer = make_node(tmp_path, events)
-    yield Harness(node=node, events=events, sleeps=[], tmp_path=tmp_path, transcript=writer.path)
-    writer.close()
+    async with open_harness(tmp_path) as harness:
+        yield harness
 
 
 # -- retries -------------------------------------------------------------------------------
@@ -334,7 +238,7 @@ async def test_concurrency_limits_model_calls(h: Harness) -> None:
     assert peak == 3
 
 
-# -- the request, its hash and the cache ---------------------------------------------------
+# -- the request and its hash ---------------------------------------------------------------
 
 
 def test_request_hash_excludes_key_timeouts_and_retry_settings(tmp_path: Path) -> None:
@@ -391,132 +295,6 @@ async def test_unset_parameters_are_not_sent_as_null(h: Harness) -> None:
     (body,) = script.bodies
     assert set(body) == {"model", "messages", "temperature"}
     assert script.requests[0].headers["authorization"] == f"Bearer {SECRET}"
-
-
-async def test_cache_hit_costs_no_request_and_no_tokens(h: Harness) -> None:
-    script = Script([ok("cached answer")])
-    client = h.client(script, cache=True)
-    assert await client.chat(h.node, MESSAGES, purpose="answer") == "cached answer"
-    assert await client.chat(h.node, MESSAGES, purpose="answer") == "cached answer"
-    assert len(script.requests) == 1
-    first, second = h.calls
-    assert first.source == "network" and first.usage["total_tokens"] == 8
-    assert second.source == "cache" and second.usage == {} and second.attempts == []
-    assert second.request_hash == first.request_hash
-    assert client.cache is not None
-    stats = await client.cache.stats()
-    assert (stats.entries, stats.hits, stats.misses) == (1, 1, 1)
-    assert stats.size_bytes > 0
-    # A different sample index is a different entry.
-    await client.chat(h.node, MESSAGES, purpose="answer", sample=1)
-    assert len(script.requests) == 2
-    await client.aclose()
-
-
-async def test_cached_values_are_json_text_on_disk(h: Harness) -> None:
-    big = "x" * 40_000  # past diskcache's 32 kB inline limit: stored in a value file
-    client = h.client(Script([ok("small"), ok(big)]), cache=True)
-    await client.chat(h.node, MESSAGES, purpose="answer")
-    await client.chat(h.node, [{"role": "user", "content": "big"}], purpose="answer")
-    await client.aclose()
-
-    cache_dir = h.tmp_path / "cache"
-    with sqlite3.connect(cache_dir / "cache.db") as db:
-        rows = db.execute("SELECT key, mode, typeof(value), value, filename FROM Cache").fetchall()
-    assert len(rows) == 2
-    modes = {row[1] for row in rows}
-    assert modes <= {diskcache.core.MODE_RAW, diskcache.core.MODE_TEXT}
-    for key, mode, kind, value, filename in rows:
-        text = value if mode == diskcache.core.MODE_RAW else (cache_dir / filename).read_text()
-        assert mode != diskcache.core.MODE_RAW or kind == "text"
-        entry = json.loads(text)
-        assert entry["response"] in ("small", big)
-        assert request_hash(entry["request"]) == key
-
-
-async def test_errors_are_never_cached(h: Harness) -> None:
-    script = Script([error(400, "bad"), ok("later")])
-    client = h.client(script, cache=True)
-    with pytest.raises(ModelCallError):
-        await client.chat(h.node, MESSAGES, purpose="answer")
-    assert client.cache is not None
-    assert (await client.cache.stats()).entries == 0
-    assert await client.chat(h.node, MESSAGES, purpose="answer") == "later"
-    assert len(script.requests) == 2
-
-
-async def test_pickled_cache_rows_are_refused(tmp_path: Path, h: Harness) -> None:
-    cache_dir = h.tmp_path / "cache"
-    client = h.client(Script([ok("fresh")]), cache=True)
-    key = request_hash(client.request_for(MESSAGES))
-    # Someone else writes a pickled value under the key the client will look up.
-    with diskcache.Cache(str(cache_dir)) as other:
-        other.set(key, {"response": "from a pickle"})
-    with pytest.raises(UnsafeCacheEntry):
-        await CallCache(cache_dir).get(key)
-    # The client treats the row as a miss and calls the model instead.
-    assert await client.chat(h.node, MESSAGES, purpose="answer") == "fresh"
-    await client.aclose()
-
-
-async def test_cache_clear(tmp_path: Path) -> None:
-    cache = CallCache(tmp_path / "c")
-    assert (await cache.stats()).entries == 0  # an unopened cache reports empty without creating files
-    await cache.set("k1", {"response": "a"})
-    await cache.set("k2", {"response": "b"})
-    assert await cache.get("k1") == {"response": "a"}
-    assert await cache.clear() == 2
-    assert await cache.get("k1") is None
-    await cache.aclose()
-
-
-async def test_default_cache_dir_is_under_hch_home(hch_home: Path) -> None:
-    assert CallCache().path == hch_home / "cache"
-
-
-# -- playback ----------------------------------------------------------------------------
-
-
-def recorded(client: LLMClient, response: str, node_id: str = "0") -> ModelCall:
-    request = client.request_for(MESSAGES)
-    return ModelCall(
-        node_id=node_id, purpose="answer", request=request, request_hash=request_hash(request), response=response
-    )
-
-
-@pytest.mark.parametrize("strict", [True, False])
-async def test_playback_returns_recorded_response_without_network(tmp_path: Path, strict: bool) -> None:
-    script = Script([ok("live")])
-    events: list[Event] = []
-    probe = LLMClient(LLMSettings(base_url=BASE, model="m", cache=False), environ={})
-    playback = Playback.from_events([recorded(probe, "from transcript")], strict=strict)
-    node, writer = make_node(tmp_path, events, playback)
-    h = Harness(node=node, events=events, sleeps=[], tmp_path=tmp_path, transcript=writer.path)
-    client = h.client(script, cache=True)
-    assert await client.chat(node, MESSAGES, purpose="answer") == "from transcript"
-    assert script.requests == []
-    (call,) = h.calls
-    assert call.source == "transcript" and call.usage == {}
-    # The record is consumed: a second identical call is a miss.
-    if strict:
-        with pytest.raises(Divergence):
-            await client.chat(node, MESSAGES, purpose="answer")
-        assert script.requests == []
-    else:
-        assert await client.chat(node, MESSAGES, purpose="answer") == "live"
-        assert len(script.requests) == 1
-    writer.close()
-
-
-async def test_strict_playback_miss_never_reaches_network_or_cache(tmp_path: Path) -> None:
-    script = Script([ok("live")])
-    events: list[Event] = []
-    node, writer = make_node(tmp_path, events, Playback.from_events([], strict=True))
-    h = Harness(node=node, events=events, sleeps=[], tmp_path=tmp_path, transcript=writer.path)
-    with pytest.raises(Divergence, match="divergence at node 0: model_call"):
-        await h.client(script, cache=True).chat(node, MESSAGES, purpose="answer")
-    assert script.requests == []
-    writer.close()
 
 
 # -- secrecy -----------------------------------------------------------------------------
