@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from hch.protocols import Model, Overseer
     from hch.step import Step
     from hch.version import __version__
-    from hch.workspace import Exchange, Workspace
+    from hch.workspace import Arrival, Arrivals, BatchCheck, Exchange, Planned, Workspace
 
 _WHERE = {
     "Amp": "hch.amp",
@@ -36,13 +36,20 @@ _WHERE = {
     "Overseer": "hch.protocols",
     "Step": "hch.step",
     "__version__": "hch.version",
+    "Arrival": "hch.workspace",
+    "Arrivals": "hch.workspace",
+    "BatchCheck": "hch.workspace",
     "Exchange": "hch.workspace",
+    "Planned": "hch.workspace",
     "Workspace": "hch.workspace",
 }
 """Where each public name lives (the import it stands for, not a registry of behaviour)."""
 
 __all__ = [
     "Amp",
+    "Arrival",
+    "Arrivals",
+    "BatchCheck",
     "BoundExceeded",
     "Budget",
     "Exchange",
@@ -50,6 +57,7 @@ __all__ = [
     "Model",
     "Node",
     "Overseer",
+    "Planned",
     "RunResult",
     "Step",
     "UsageError",

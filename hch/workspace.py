@@ -444,6 +444,20 @@ class Arrivals:
         self._task: asyncio.Task[None] | None = None
         self._answers: Coroutine[Any, Any, list[str]] | None = None
 
+    @classmethod
+    def at_once(cls, plan: tuple[Planned, ...], answers: Sequence[str]) -> Arrivals:
+        """Answers known when the batch is asked, arriving in question order.
+
+        For a workspace whose subquestions are not subtrees (a debater's
+        claims, a test double): its :meth:`Workspace.ask_each` keeps the
+        answers its ``ask`` gives.
+        """
+        arrivals = cls(plan)
+        for index, (p, answer) in enumerate(zip(plan, answers, strict=True)):
+            arrivals._queue.put_nowait(Arrival(index, Exchange(p.question, answer, p.child_id, p.status)))
+        arrivals._queue.put_nowait(None)
+        return arrivals
+
     def _start(self, answers: Coroutine[Any, Any, list[str]]) -> None:
         self._answers = answers
         self._task = asyncio.ensure_future(self._drive(answers))

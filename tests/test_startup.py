@@ -51,3 +51,11 @@ def test_a_run_spec_with_typed_model_settings_loads_without_the_openai_sdk() -> 
     # RunSpec.llm is an LLMSettings: reading a spec (replay, show, operators) must not pull in the SDK.
     modules = loaded_after("from hch.app.spec import RunSpec\nRunSpec(question='Q', depth=1, llm={'model': 'm'})")
     assert not [m for m in modules if m.split(".")[0] in ("openai", "httpx2")]
+
+
+def test_the_package_loads_each_name_on_first_use() -> None:
+    assert [m for m in loaded_after("import hch") if m.startswith("hch.")] == []
+    # The workspace's types come from the package root too, loaded when first named.
+    loaded_after("import hch\nfor name in hch.__all__:\n    getattr(hch, name)")  # each one resolves
+    modules = loaded_after("from hch import Arrival, Arrivals, BatchCheck, Planned")
+    assert "hch.workspace" in modules

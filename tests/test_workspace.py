@@ -11,9 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hch import BoundExceeded, Node, Workspace, hch_tree, run_question
+from hch import Arrival, BatchCheck, BoundExceeded, Node, Workspace, hch_tree, run_question
 from hch.testing import CountingLeaf
-from hch.workspace import Arrival, BatchCheck
 from transcripts import read_transcript
 from transcripts.events import Ask, NodeError, Refusal, Reuse
 

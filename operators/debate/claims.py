@@ -19,7 +19,8 @@ lookup.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ from hch.protocols import Model
 from hch.tasks import Task
 from hch.tasks.assignments import MODULUS
 from hch.tasks.base import UNKNOWN, ProgrammaticOverseer, Rules
-from hch.workspace import Workspace
+from hch.workspace import Arrivals, BatchCheck, Planned, Workspace
 from transcripts.events import Event
 
 
@@ -72,17 +73,38 @@ class PrivateRun(RunContext):
 
 
 class _ClaimWorkspace(Workspace):
-    """A workspace whose subquestions are answered by a debater's claims, not by subtrees."""
+    """A workspace whose subquestions are answered by a debater's claims, not by subtrees.
+
+    Every way of asking answers by the claims (:meth:`ask`, :meth:`ask_each`),
+    and every way of planning says a claim is always possible (:meth:`room`,
+    :meth:`can_ask`, :meth:`check`): a step states as many sub-claims as the
+    rules ask, with no cap or budget.
+    """
 
     def __init__(self, node: Node, model: Model, answer: SubAnswer) -> None:
         super().__init__(node, model)
         self._answer = answer
         self.claims: list[Claim] = []
 
-    def can_ask(self, count: int = 1, *, tokens_each: int = 0, keep_tokens: int = 0) -> bool:
-        return count >= 1
+    @property
+    def subquestions_left(self) -> int:
+        return sys.maxsize
+
+    def check(self, *questions: str, keep_tokens: int = 0) -> BatchCheck:
+        return BatchCheck(self._plan(questions))
 
     async def ask(self, *questions: str, keep_tokens: int = 0) -> list[str]:
+        return self._claim(questions)
+
+    def ask_each(self, *questions: str, keep_tokens: int = 0) -> Arrivals:
+        plan = self._plan(questions)
+        return Arrivals.at_once(plan, self._claim(questions))
+
+    def _plan(self, questions: Sequence[str]) -> tuple[Planned, ...]:
+        first = len(self.claims)
+        return tuple(Planned(q, f"{self.node.node_id}.{first + i}", "worked") for i, q in enumerate(questions))
+
+    def _claim(self, questions: Sequence[str]) -> list[str]:
         answers = []
         for question in questions:
             answer = self._answer(question, len(self.claims))
