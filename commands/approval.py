@@ -29,6 +29,7 @@ from commands.common import (
     TimeoutOpt,
     err,
     fail,
+    flag,
     llm_fields,
     operator_questions,
     out,
@@ -144,6 +145,7 @@ def approve_command(
                 notify=partial(err.print, markup=False) if err.is_terminal else None,
                 on_result=lambda _r: progress.advance(bar),
                 resume=resume,
+                label=flag,
             )
 
     # An interrupted run keeps its transcripts in the folder: `--resume --name NAME` continues it.

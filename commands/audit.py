@@ -14,6 +14,7 @@ from commands.common import (
     TranscriptArg,
     TrustEditedOpt,
     fail,
+    flag,
     integrity_or_fail,
     out,
     read_transcript_or_fail,
@@ -113,7 +114,7 @@ def show(
 
     t = read_transcript_or_fail(transcript)
     try:
-        out.print(render_node(t, node) if node is not None else render_tree(t, max_depth=max_depth))
+        out.print(render_node(t, node) if node is not None else render_tree(t, max_depth=max_depth, label=flag))
     except ViewError as exc:
         fail(str(exc), 2)
 
@@ -133,7 +134,7 @@ def diff(
     if as_json:
         print(json.dumps(result.as_json()))
     else:
-        out.print(render_diff(result, limit=limit))
+        out.print(render_diff(result, limit=limit, label=flag))
     if not result.identical:
         raise typer.Exit(1)
 

@@ -322,7 +322,7 @@ def operator_questions(task: str | None, n: int, seed: int, size: int, questions
     """
     from operators.questions import question_set
 
-    return question_set(task, n, seed, size, questions, limit_free=True)
+    return question_set(task, n, seed, size, questions, limit_free=True, label=flag)
 
 
 TranscriptArg = Annotated[Path, typer.Argument(help="A transcript (.jsonl) written by `hch run`.")]

@@ -31,6 +31,7 @@ from commands.common import (
     TimeoutOpt,
     err,
     fail,
+    flag,
     llm_fields,
     operator_questions,
     out,
@@ -405,8 +406,8 @@ async def _run_iterate(settings: Any, batch: Any, resume: bool, hooks: dict[str,
     from operators.imitative.iterate import iterate as iterate_task
 
     if isinstance(settings, FreeIterateSettings):
-        return await iterate_free(settings, batch=batch, resume=resume, **hooks)
-    return await iterate_task(settings, batch=batch, resume=resume, **hooks)
+        return await iterate_free(settings, batch=batch, resume=resume, label=flag, **hooks)
+    return await iterate_task(settings, batch=batch, resume=resume, label=flag, **hooks)
 
 
 def distill(

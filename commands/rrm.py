@@ -29,6 +29,7 @@ from commands.common import (
     TimeoutOpt,
     err,
     fail,
+    flag,
     llm_fields,
     operator_questions,
     out,
@@ -312,6 +313,7 @@ def _run(settings: Any, folder: Path, resume: bool, as_json: bool) -> None:
                     resume=resume,
                     on_round=lambda r: _row(table, r),
                     on_progress=(lambda m: err.print(f"[dim]{escape(m)}[/]")) if not as_json and not human else None,
+                    label=flag,
                 )
                 if live:
                     with Live(table, console=err, transient=True):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hch.app.spec import ProposalSpec, RunSpec
-from hch.errors import UsageError, needs_model
+from hch.errors import Label, UsageError, by_name, needs_model
 from hch.node import Node
 from hch.protocols import Model
 from hch.tasks import Task, find_task, lookup
@@ -149,20 +149,23 @@ def build_proposer(spec: RunSpec, llm: LLMClient | None) -> Model:
     return sampled_proposer(llm, proposal.index, spec.structured_output)
 
 
-def proposal_specs(question: RunSpec, k: int, *, noise: float | None, seed: int) -> list[RunSpec]:
+def proposal_specs(
+    question: RunSpec, k: int, *, noise: float | None, seed: int, label: Label = by_name
+) -> list[RunSpec]:
     """The K proposal runs for ``question`` (a spec of the question: its task instance or model settings).
 
     On free text the model must sample (temperature above 0), or the K
-    candidates would be one candidate K times.
+    candidates would be one candidate K times. An error names an option
+    through ``label`` (:data:`hch.errors.Label`).
     """
     if k < 1:
-        raise UsageError(f"--candidates must be at least 1, got {k}")
+        raise UsageError(f"{label('candidates')} must be at least 1, got {k}")
     if question.task is None:
         temperature = question.llm.temperature if question.llm is not None else 0.0
         if k > 1 and not temperature:
-            raise UsageError("K samples of the model need --temperature above 0 (at 0 they are all the same)")
+            raise UsageError(f"K samples of the model need {label('temperature')} above 0 (at 0 they are all the same)")
     elif noise is None:
-        raise UsageError("proposals on a task need --noise (the probability that a candidate is wrong)")
+        raise UsageError(f"proposals on a task need {label('noise')} (the probability that a candidate is wrong)")
     return [
         question.model_copy(
             update={

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hch.app.evaluate import instances
-from hch.errors import UsageError
+from hch.errors import Label, UsageError, by_name
 from hch.limits import check_instances, check_size
 from hch.tasks import Instance, Task, find_task
 
@@ -90,18 +90,28 @@ def read_questions(path: Path) -> list[FreeQuestion]:
 
 
 def question_set(
-    task: str | None, n: int, seed: int, size: int, questions: Path | None, *, limit_free: bool = False
+    task: str | None,
+    n: int,
+    seed: int,
+    size: int,
+    questions: Path | None,
+    *,
+    limit_free: bool = False,
+    label: Label = by_name,
 ) -> QuestionSet:
-    """The operator's questions from its flags: ``--task`` with ``--n/--seed/--size``, or ``--questions FILE``.
+    """The operator's questions: a ``task`` with ``n``, ``seed`` and ``size``, or a ``questions`` file.
 
     With ``limit_free``, ``n`` also caps how many lines of the file are used.
+    An error names an option through ``label`` (:data:`hch.errors.Label`).
     """
     if (task is None) == (questions is None):
-        raise UsageError("give --task NAME (generated questions) or --questions FILE (free text), not both")
-    check_instances(n, "--n")
+        raise UsageError(
+            f"give {label('task')} NAME (generated questions) or {label('questions')} FILE (free text), not both"
+        )
+    check_instances(n, label("n"))
     if task is not None:
         the_task = find_task(task)
-        check_size(size, "--size")
+        check_size(size, label("size"))
         return QuestionSet(the_task, instances=instances(the_task, n, seed, size), seed=seed, size=size)
     assert questions is not None
     free = read_questions(questions)

@@ -122,5 +122,5 @@ def test_a_rating_spec_must_show_its_candidate() -> None:
     spec, _ = rating_spec("3", depth=2)
     with pytest.raises(UsageError, match="rating question"):
         build_model(spec.model_copy(update={"question": "Question: something else"}))
-    with pytest.raises(UsageError, match="--depth 1 or more"):
+    with pytest.raises(UsageError, match="needs depth 1 or more"):
         build_model(spec.model_copy(update={"depth": 0}))

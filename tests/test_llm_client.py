@@ -380,4 +380,4 @@ async def test_a_long_retry_after_is_honoured_within_the_wait_the_user_allows(h:
     script = Script([error(429, **{"Retry-After": "100"}), ok()])
     with pytest.raises(ModelCallError) as info:
         await h.client(script, max_attempts=6, max_wait_s=30).chat(h.node, MESSAGES, purpose="answer")
-    assert h.sleeps == [] and "a longer wait can be allowed with --max-wait" in str(info.value)
+    assert h.sleeps == [] and "a longer wait can be allowed with max_wait_s" in str(info.value)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from commands.common import flag
 from hch.app.evaluate import instances
 from hch.errors import UsageError
 from hch.tasks import find_task
@@ -40,10 +41,12 @@ def test_a_questions_file_is_read_strictly(tmp_path: Path) -> None:
             question_set(None, 10, 0, 64, good)
 
 
-def test_flags_must_name_one_source() -> None:
-    with pytest.raises(UsageError, match=r"--task NAME .* or --questions FILE"):
+def test_the_options_must_name_one_source() -> None:
+    with pytest.raises(UsageError, match=r"^give task NAME .* or questions FILE"):
         question_set(None, 10, 0, 64, None)
-    with pytest.raises(UsageError, match="--n must be at least 1"):
+    with pytest.raises(UsageError, match=r"^give --task NAME .* or --questions FILE"):  # as the command line says it
+        question_set(None, 10, 0, 64, None, label=flag)
+    with pytest.raises(UsageError, match=r"^n must be at least 1"):
         question_set("wildcard", 0, 0, 64, None)
     with pytest.raises(UsageError, match="unknown task"):
         question_set("nope", 3, 0, 64, None)

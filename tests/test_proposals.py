@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from commands.common import flag
 from hch.app.replay import offline_model, replay_transcript
 from hch.app.spec import RunSpec, TaskSpec, build_model
 from hch.errors import UsageError
@@ -88,11 +89,13 @@ def test_bad_proposal_settings_are_refused() -> None:
     spec, _ = question_spec("wildcard")
     with pytest.raises(UsageError, match="at least 1"):
         proposal_specs(spec, 0, noise=0.1, seed=0)
-    with pytest.raises(UsageError, match="--noise"):
+    with pytest.raises(UsageError, match="need noise"):
         proposal_specs(spec, 2, noise=None, seed=0)
     free = RunSpec(question="Why?", depth=0, overseer="llm", llm=LLMSettings(model="m"))
-    with pytest.raises(UsageError, match="--temperature above 0"):
+    with pytest.raises(UsageError, match="need temperature above 0"):
         proposal_specs(free, 3, noise=None, seed=0)
+    with pytest.raises(UsageError, match="need --temperature above 0"):  # as the command line says it
+        proposal_specs(free, 3, noise=None, seed=0, label=flag)
     warm = free.model_copy(update={"llm": LLMSettings(model="m", temperature=0.8)})
     sampled = proposal_specs(warm, 3, noise=None, seed=0)
     assert [s.proposal.index for s in sampled if s.proposal] == [0, 1, 2]

@@ -34,7 +34,7 @@ def test_show_draws_the_tree_with_answers_workers_and_calls(run_file: Path, hch_
         assert re.search(rf"(^|\s){re.escape(e.node_id)}\s", proc.stdout), e.node_id
     assert "assignments-overseer" in proc.stdout and "oracle" in proc.stdout
     shallow = hch("show", str(run_file), "--max-depth", "1", home=hch_home)
-    assert shallow.returncode == 0 and "nodes below" in shallow.stdout
+    assert shallow.returncode == 0 and "nodes below (--max-depth)" in shallow.stdout
     assert len(shallow.stdout.splitlines()) < len(proc.stdout.splitlines())
 
 

@@ -8,7 +8,7 @@ and response, its subquestions, and its children.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,8 +162,10 @@ NEST_LEVELS = 12
 """Levels drawn nested in one block; a deeper subtree continues in a block of its own."""
 
 
-def render_tree(transcript: Transcript, *, max_depth: int | None = None, width: int = 80) -> RenderableType:
-    """The run as a tree, with a summary line above it."""
+def render_tree(
+    transcript: Transcript, *, max_depth: int | None = None, width: int = 80, label: Callable[[str], str] = str
+) -> RenderableType:
+    """The run as a tree, with a summary line above it; ``label`` names an option in a hint (``max_depth``)."""
     root = tree_of(transcript)
     header = transcript.header
     end = transcript.end
@@ -194,7 +196,7 @@ def render_tree(transcript: Transcript, *, max_depth: int | None = None, width: 
     while stack:
         branch, node, depth = stack.pop()
         if max_depth is not None and depth >= max_depth and node.children:
-            branch.add(Text(f"… {len(node.walk()) - 1} nodes below (--max-depth)", style="dim"))
+            branch.add(Text(f"… {len(node.walk()) - 1} nodes below ({label('max_depth')})", style="dim"))
             continue
         if depth and depth % NEST_LEVELS == 0 and node.children:
             # Indentation would push deeper levels off the screen: continue
@@ -376,11 +378,11 @@ def render_node(transcript: Transcript, node_id: str) -> RenderableType:
     return Group(*parts)
 
 
-def render_diff(diff: RunDiff, *, limit: int = 30) -> RenderableType:
+def render_diff(diff: RunDiff, *, limit: int = 30, label: Callable[[str], str] = str) -> RenderableType:
     """Where two runs differ: their final answers, then the nodes where they part.
 
     Nodes below a node whose question or existence differs are left out (they
-    differ as a consequence) and counted.
+    differ as a consequence) and counted. ``label`` names an option in a hint (``limit``).
     """
     a, b = diff.a, diff.b
     head = Table.grid(padding=(0, 2))
@@ -418,5 +420,5 @@ def render_diff(diff: RunDiff, *, limit: int = 30) -> RenderableType:
         table.add_row(d.node_id, clip(d.question, 50), d.what, Text(d.expected), Text(d.produced))
     parts.append(table)
     if len(roots) > limit:
-        parts.append(Text(f"... and {len(roots) - limit} more (--limit)", style="dim"))
+        parts.append(Text(f"... and {len(roots) - limit} more ({label('limit')})", style="dim"))
     return Group(*parts)

@@ -191,7 +191,7 @@ def final_error(
     if failure.retry_after is not None and waited + failure.retry_after > settings.max_wait_s + 1e-9:
         message += (
             f" (the server asked to wait {failure.retry_after:g}s, beyond the {settings.max_wait_s:g}s retry limit; "
-            "a longer wait can be allowed with --max-wait)"
+            "a longer wait can be allowed with max_wait_s)"
         )
     return message, "malformed" if failure.outcome == "malformed" else "gave_up"
 

@@ -171,7 +171,7 @@ class LLMApprover:
 def task_approval_tree(task: Task, facts: dict[str, Any], depth: int, consulted: Model | None = None) -> Model:
     """Amp(M) rating candidates on a task: the approver over ``consulted`` (default: the task's depth-1 tree)."""
     if depth < 1:
-        raise UsageError(f"an approval is Amp(M): the rating tree needs --depth 1 or more, got {depth}")
+        raise UsageError(f"an approval is Amp(M): the rating tree needs depth 1 or more, got {depth}")
     program = task.overseer(facts)
     if not isinstance(program, ProgrammaticOverseer):
         raise UsageError(f"task {task.name} has no programmatic overseer to check candidates with")
@@ -187,7 +187,7 @@ def build_approval_tree(spec: RunSpec, llm: LLMClient | None) -> Model:
     if spec.question != rating_question(approval.question, approval.candidate):
         raise UsageError("an approval run's question must be the rating question of its question and candidate")
     if spec.depth < 1:
-        raise UsageError(f"an approval is Amp(M): the rating tree needs --depth 1 or more, got {spec.depth}")
+        raise UsageError(f"an approval is Amp(M): the rating tree needs depth 1 or more, got {spec.depth}")
     from hch.app.spec import build_model
 
     # M: the tree the spec would build for the question one level down, without the approval.

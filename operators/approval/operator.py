@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hch.app.spec import ApprovalSpec, RunSpec, TaskSpec
-from hch.errors import HCHError, UsageError, needs_model
+from hch.errors import HCHError, Label, UsageError, by_name, needs_model
 from hch.executor import new_run_id
 from operators.approval.approver import rating_question
 from operators.approval.measure import ApprovalMetrics, Rating, best_of_n, by_question, measure, preference_pairs
@@ -157,22 +157,24 @@ async def approve(
     notify: Callable[[str], None] | None = None,
     on_result: Callable[[BatchResult], None] | None = None,
     resume: bool = False,
+    label: Label = by_name,
 ) -> ApprovalOutcome:
     """Propose, rate, and write the approval dataset and its preference pairs (see the module docstring).
 
     ``resume`` continues the unfinished dataset ``name`` (an interrupted run
     with the same settings): finished runs are read back, cut ones resumed
-    without repeating their recorded calls.
+    without repeating their recorded calls. An error names an option through
+    ``label`` (:data:`hch.errors.Label`).
     """
     if settings.depth < 1:
-        raise UsageError(f"--depth {settings.depth}: the rating tree is Amp(M), at least depth 1")
+        raise UsageError(f"{label('depth')} {settings.depth}: the rating tree is Amp(M), at least depth 1")
     bases = question_specs(questions, llm)
     task_name = questions.task.name if questions.task is not None else None
     if resume and name is None:
-        raise UsageError("--resume continues a dataset by its --name")
+        raise UsageError(f"{label('resume')} continues a dataset by its {label('name')}")
     name = name or f"approval-{task_name or 'free'}-{new_run_id()}"
     if resume and not dataset_dir(name).is_dir():
-        raise UsageError(f"--resume: there is no unfinished dataset {name!r} under {dataset_dir(name).parent}")
+        raise UsageError(f"{label('resume')}: there is no unfinished dataset {name!r} under {dataset_dir(name).parent}")
     writer = DatasetWriter(
         dataset_dir(name),
         ApprovalExample,
@@ -192,13 +194,14 @@ async def approve(
     proposals: list[RunSpec] = []
     slots: list[tuple[int, int]] = []
     for qi, (base, _) in enumerate(bases):
-        for ci, spec in enumerate(proposal_specs(base, settings.candidates, noise=settings.noise, seed=settings.seed)):
+        specs = proposal_specs(base, settings.candidates, noise=settings.noise, seed=settings.seed, label=label)
+        for ci, spec in enumerate(specs):
             proposals.append(spec)
             slots.append((qi, ci))
     header = {"operator": "approval"}
     proposal_names = [f"q{qi:04d}-c{ci:02d}-proposal" for qi, ci in slots]
     if resume:
-        await asyncio.to_thread(_check_same, writer.transcripts, proposal_names, proposals)
+        await asyncio.to_thread(_check_same, writer.transcripts, proposal_names, proposals, label)
     async with open_batch(proposals, notify=notify) as batch:
         proposed = await run_batch(
             proposals,
@@ -213,7 +216,7 @@ async def approve(
         ratings_specs = [_rating_spec(bases[qi][0], r.answer or "", settings) for (qi, _), r in made]
         rating_names = [f"q{qi:04d}-c{ci:02d}-rating" for (qi, ci), _ in made]
         if resume:
-            await asyncio.to_thread(_check_same, writer.transcripts, rating_names, ratings_specs)
+            await asyncio.to_thread(_check_same, writer.transcripts, rating_names, ratings_specs, label)
         rated = await run_batch(
             ratings_specs,
             writer.transcripts,
@@ -243,7 +246,7 @@ async def approve(
     )
 
 
-def _check_same(folder: Path, names: Sequence[str], specs: Sequence[RunSpec]) -> None:
+def _check_same(folder: Path, names: Sequence[str], specs: Sequence[RunSpec], label: Label) -> None:
     """Refuse to resume over transcripts that were made with other settings (they would mix two datasets)."""
     for stem, spec in zip(names, specs, strict=True):
         path = folder / f"{stem}.jsonl"
@@ -255,8 +258,8 @@ def _check_same(folder: Path, names: Sequence[str], specs: Sequence[RunSpec]) ->
             continue  # not even a header survived: the batch runs it afresh
         if recorded != spec.model_dump(mode="json"):
             raise UsageError(
-                f"--resume: {path} was made with other settings than these flags give; "
-                "resume with the flags of the interrupted run"
+                f"{label('resume')}: {path} was made with other settings than these options give; "
+                "resume with the options of the interrupted run"
             )
 
 

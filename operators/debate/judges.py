@@ -49,7 +49,7 @@ class ProgramJudge:
             loser = record.lost_by_rule
             return Decision(other(loser), f"{loser} disputed none of {other(loser)}'s sub-claims")
         if record.ending == "argued":
-            raise UsageError("the program judge decides task debates only: use --judge llm or human for free text")
+            raise UsageError("the program judge decides task debates only: use the judge llm or human for free text")
         return Decision(None, f"no winner: {record.ending.replace('_', ' ')} before one fact was at stake")
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from hch.app.spec import DistilledSpec, RunSpec
-from hch.errors import UsageError
+from hch.errors import Label, UsageError, by_name
 from hch.llm.settings import LLMSettings
 from operators.batch import Batch, BatchResult, run_batch
 from operators.imitative.distill import Distiller, InContextDistiller
@@ -104,16 +104,21 @@ async def iterate_free(
     on_result: Callable[[BatchResult], None] | None = None,
     on_stage: Callable[[str, int], None] | None = None,
     distiller: Distiller | None = None,
+    label: Label = by_name,
 ) -> FreeIterateReport:
     """Run (or resume) the rounds of ``settings`` on free-text questions.
 
     ``distiller`` makes M_t from each round's dataset (default: the in-context model with ``settings.k``).
+    An error names an option through ``label`` (:data:`hch.errors.Label`).
     """
     distiller = distiller or InContextDistiller(settings.k)
     if settings.rounds < 1 or settings.depth < 1:
-        raise UsageError("--rounds and --depth must be at least 1")
+        raise UsageError(f"{label('rounds')} and {label('depth')} must be at least 1")
     settings = saved_settings(
-        settings, resume=resume, same=("questions", "references", "depth", "max_subquestions", "k", "llm")
+        settings,
+        resume=resume,
+        same=("questions", "references", "depth", "max_subquestions", "k", "llm"),
+        label=label,
     )
     folder = iterate_dir(settings.name)
     stage = on_stage or (lambda _name, _total: None)

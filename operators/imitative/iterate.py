@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from hch.app.spec import DistilledSpec, RunSpec, TaskSpec
-from hch.errors import UsageError
+from hch.errors import Label, UsageError, by_name
 from hch.paths import hch_home
 from hch.tasks import Instance, find_task
 from operators.batch import Batch, BatchResult, finished_result, run_batch
@@ -124,8 +124,11 @@ def iterate_dir(name: str) -> Path:
 S = TypeVar("S", bound=BaseModel)
 
 
-def saved_settings(settings: S, *, resume: bool, same: tuple[str, ...]) -> S:
-    """Save a new run's settings; on resume, check the ``same`` fields agree with the saved ones (rounds may grow)."""
+def saved_settings(settings: S, *, resume: bool, same: tuple[str, ...], label: Label = by_name) -> S:
+    """Save a new run's settings; on resume, check the ``same`` fields agree with the saved ones (rounds may grow).
+
+    An error names an option through ``label`` (:data:`hch.errors.Label`).
+    """
     name = getattr(settings, "name")  # noqa: B009 - every settings model has one
     path = iterate_dir(name) / "iterate.json"
     if path.exists():
@@ -136,12 +139,14 @@ def saved_settings(settings: S, *, resume: bool, same: tuple[str, ...]) -> S:
                 f"{path}: not the settings of this kind of iterate run: {str(exc).splitlines()[0]}"
             ) from None
         if not resume:
-            raise UsageError(f"an iterate run named {name!r} exists ({path}); add --resume to continue it")
+            raise UsageError(f"an iterate run named {name!r} exists ({path}); add {label('resume')} to continue it")
         for key in same:
             if getattr(saved, key) != getattr(settings, key):
                 shown = getattr(saved, key)
                 shown = shown if not isinstance(shown, list | dict) else "the saved value"
-                raise UsageError(f"--{key} conflicts with the run being resumed ({shown}); {path} holds its settings")
+                raise UsageError(
+                    f"{label(key)} conflicts with the run being resumed ({shown}); {path} holds its settings"
+                )
     elif resume:
         raise UsageError(f"no iterate run named {name!r} to resume ({path} is missing)")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,17 +188,19 @@ async def iterate(
     on_result: Callable[[BatchResult], None] | None = None,
     on_stage: Callable[[str, int], None] | None = None,
     distiller: Distiller | None = None,
+    label: Label = by_name,
 ) -> IterateReport:
     """Run (or resume) the rounds of ``settings``; ``on_round`` hears the report after each round.
 
     ``distiller`` makes M_t from each round's dataset (default: the memorising stand-in learner).
+    An error names an option through ``label`` (:data:`hch.errors.Label`).
     """
     distiller = distiller or MemorisingDistiller()
     if settings.rounds < 1:
-        raise UsageError(f"--rounds must be at least 1, got {settings.rounds}")
+        raise UsageError(f"{label('rounds')} must be at least 1, got {settings.rounds}")
     if settings.depth < 1:
-        raise UsageError(f"--depth must be at least 1 (the amplification step's tree), got {settings.depth}")
-    settings = saved_settings(settings, resume=resume, same=("task", "n", "seed", "size", "depth"))
+        raise UsageError(f"{label('depth')} must be at least 1 (the amplification step's tree), got {settings.depth}")
+    settings = saved_settings(settings, resume=resume, same=("task", "n", "seed", "size", "depth"), label=label)
     task = find_task(settings.task)
     cases = question_set(settings.task, settings.n, settings.seed, settings.size, None).instances
     folder = iterate_dir(settings.name)

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hch.app.evaluate import instances
 from hch.app.spec import RRMSpec, RunSpec, TaskSpec
-from hch.errors import HCHError
+from hch.errors import HCHError, Label, by_name
 from hch.human.console import HumanConsole
 from hch.llm.settings import LLMSettings
 from hch.protocols import Model
@@ -203,6 +203,7 @@ class RRM:
         resume: bool = False,
         on_round: Callable[[RoundReport], None] | None = None,
         on_progress: Callable[[str], None] | None = None,
+        label: Label = by_name,
     ) -> None:
         self.s = settings
         self.folder = folder
@@ -211,6 +212,8 @@ class RRM:
         self.resume = resume
         self.on_round = on_round
         self.on_progress = on_progress or (lambda _m: None)
+        self.label = label
+        """How a message names an option (:data:`hch.errors.Label`)."""
         self.run_name = folder.name
 
     # -- runs ------------------------------------------------------------------
@@ -246,7 +249,8 @@ class RRM:
         bad = failed(results)
         if bad:
             raise RRMFailed(
-                f"{len(bad)} {part} run(s) of round {rnd} failed (first: {bad[0].error}); resume with --resume"
+                f"{len(bad)} {part} run(s) of round {rnd} failed (first: {bad[0].error}); "
+                f"resume with {self.label('resume')}"
             )
         return results
 

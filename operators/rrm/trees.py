@@ -44,7 +44,7 @@ def agent_of(spec: RunSpec, rrm: RRMSpec, llm: LLMClient | None) -> BestOfN:
         name = f"agent(best-of-{rrm.candidates} samples)" if reward_model is not None else "agent(one sample)"
         return BestOfN(proposer, rrm.candidates, reward_model, tag=rrm.tag, name=name)
     if rrm.noise is None:
-        raise UsageError("the agent of a task needs a noise level (--noise)")
+        raise UsageError("the agent of a task needs a noise level (noise)")
     facts: dict[str, Any] = find_task(spec.task.name).validate_facts(spec.task.facts)
     proposer = NoisyTaskProposer(spec.task.name, facts, rrm.noise, rrm.seed)
     name = "agent" if reward_model is None else f"agent(best-of-{rrm.candidates})"
