@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hch.app.runtime import open_model_client, prompts_for, settings_of
+from hch.app.runtime import answer_spec, open_model_client, prompts_for, settings_of
 from hch.app.spec import RunSpec, build_model, needs_llm
 from hch.errors import UsageError
-from hch.executor import RunResult, run_question
+from hch.executor import RunResult
 from hch.protocols import Model
 from transcripts.events import JSONValue, NodeAnswer
 from transcripts.reader import TranscriptError, read_transcript
@@ -189,15 +189,7 @@ async def _run_one(
             return BatchResult(index, spec, path, finished, reused=True)
         return await _resume_cut(index, spec, path, model, prompts, header)
     try:
-        result = await run_question(
-            model,
-            spec.question,
-            transcript=path,
-            budget=spec.budget,
-            max_subquestions=spec.max_subquestions,
-            settings=header,
-            prompts=prompts,
-        )
+        result = await answer_spec(model, spec, transcript=path, settings=header, prompts=prompts)
     except (UsageError, asyncio.CancelledError):
         raise
     except Exception as exc:  # one failed run is a result; the batch goes on
@@ -221,15 +213,7 @@ async def _resume_cut(
         original = None
     try:
         if original is None:
-            result = await run_question(
-                model,
-                spec.question,
-                transcript=path,
-                budget=spec.budget,
-                max_subquestions=spec.max_subquestions,
-                settings=header,
-                prompts=prompts,
-            )
+            result = await answer_spec(model, spec, transcript=path, settings=header, prompts=prompts)
         else:
             result = (await resume_run(original, model, transcript=path, prompts=prompts)).result
     except (UsageError, asyncio.CancelledError):

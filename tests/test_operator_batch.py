@@ -139,3 +139,11 @@ async def test_resume_reads_finished_runs_back_and_resumes_cut_ones(tmp_path: Pa
     assert "resumed_from" in resumed.header.settings
     assert resumed.header.settings["spec"] == specs[2].model_dump(mode="json")
     assert verify_transcript(cut).ok
+
+
+async def test_a_batch_runs_each_spec_under_its_own_bounds(tmp_path: Path) -> None:
+    bounds = {"budget": 40, "token_budget": 500, "max_subquestions": 3}
+    specs = [s.model_copy(update=bounds) for s in task_specs(2)]
+    for r in await run_batch(specs, tmp_path / "runs"):
+        engine = read_transcript(r.transcript).header.settings  # the bounds the engine ran under
+        assert {name: engine[name] for name in bounds} == bounds

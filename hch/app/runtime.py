@@ -133,15 +133,42 @@ async def run_spec(
     """
     async with open_run(spec, notify=notify) as opened:
         with display or nullcontext():
-            return await run_question(
+            return await answer_spec(
                 opened.model,
-                spec.question,
+                spec,
                 transcript=transcript,
-                budget=spec.budget,
-                token_budget=spec.token_budget,
-                max_subquestions=spec.max_subquestions,
                 settings={"spec": spec.model_dump(mode="json"), **opened.header},
                 prompts=opened.prompts,
                 listeners=listeners,
                 run_id=run_id,
             )
+
+
+async def answer_spec(
+    model: Model,
+    spec: RunSpec,
+    *,
+    transcript: Path,
+    settings: dict[str, JSONValue],
+    prompts: dict[str, str],
+    listeners: Iterable[Listener] = (),
+    run_id: str | None = None,
+) -> RunResult:
+    """Answer ``spec``'s question with ``model`` (its tree) under the spec's bounds, writing ``transcript``.
+
+    The one place a spec's bounds (calls, tokens, subquestions) reach
+    :func:`~hch.executor.run_question`: :func:`run_spec` and the operators'
+    batches (:mod:`operators.batch`) both run a spec through it.
+    """
+    return await run_question(
+        model,
+        spec.question,
+        transcript=transcript,
+        budget=spec.budget,
+        token_budget=spec.token_budget,
+        max_subquestions=spec.max_subquestions,
+        settings=settings,
+        prompts=prompts,
+        listeners=listeners,
+        run_id=run_id,
+    )
