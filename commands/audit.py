@@ -49,7 +49,7 @@ def replay(
     """
     from hch.app.replay import replay as replay_recorded
     from hch.app.replay import spec_of
-    from hch.collector import off_until_exit
+    from hch.collector import leave_to_exit, off_until_exit
     from transcripts.reader import TranscriptError
 
     off_until_exit()  # what it reads and runs lives until the process ends (see hch.collector)
@@ -73,7 +73,9 @@ def replay(
                 soft_wrap=True,
             )
         out.print(f"replay transcript: {report.replayed.path}", markup=False, soft_wrap=True)
-    if not report.identical:
+    identical = report.identical
+    leave_to_exit(original, verified, report)  # the process ends here: freeing them is wasted time
+    if not identical:
         raise typer.Exit(1)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -39,3 +40,18 @@ def test_off_until_exit_is_not_undone_by_the_runs_inside(restored: None) -> None
     collector.leave_run()
     assert not gc.isenabled()
     assert gc.get_freeze_count() >= frozen  # nothing was unfrozen
+
+
+def test_what_is_left_to_exit_is_never_freed(restored: None) -> None:
+    class Report:
+        pass
+
+    report = Report()
+    alive = weakref.ref(report)
+    collector.leave_to_exit(report)
+    del report
+    gc.collect()
+    assert alive() is not None
+    gc.unfreeze()  # (the test process goes on: let the collector have it back)
+    gc.collect()
+    assert alive() is None
