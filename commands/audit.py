@@ -53,7 +53,8 @@ def replay(
     from transcripts.reader import TranscriptError
 
     off_until_exit()  # what it reads and runs lives until the process ends (see hch.collector)
-    original, verified = read_verified_or_fail(transcript)
+    # Without the requests: a replay matches recorded calls by their hashes.
+    original, verified = read_verified_or_fail(transcript, requests=False)
     if original.end is None:
         fail(f"{original.cut}: a replay compares with a finished run; resume this one with `hch run --resume`", 2)
     try:

@@ -352,14 +352,15 @@ def integrity_or_fail(original: Any, *, action: str, trust_edited: bool, report:
         fail(f"{exc} (--trust-edited to {action} it anyway)", 2)
 
 
-def read_verified_or_fail(path: Path) -> tuple[Any, Any]:
-    """The transcript at ``path`` and its verification, from one reading of the file;
-    a one-line error (exit 2) if it cannot be read as a transcript."""
+def read_verified_or_fail(path: Path, *, requests: bool = True) -> tuple[Any, Any]:
+    """The transcript at ``path`` and its verification, from one reading of the file
+    (``requests``: see transcripts.reader.parse_events); a one-line error (exit 2) if it
+    cannot be read as a transcript."""
     from transcripts.reader import TranscriptError
     from transcripts.verify import read_verified
 
     try:
-        return read_verified(path)
+        return read_verified(path, requests=requests)
     except TranscriptError as exc:
         fail(str(exc), 2)
 

@@ -321,7 +321,8 @@ def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_js
     from hch.tasks import find_task
     from transcripts.reader import TranscriptError
 
-    original, verified = read_verified_or_fail(resume)  # one pass over the file's bytes, as a replay
+    # One pass over the file's bytes, without the requests (recorded calls are matched by hash), as a replay.
+    original, verified = read_verified_or_fail(resume, requests=False)
     given = {}
     for name, value in ctx.params.items():
         source = ctx.get_parameter_source(name)

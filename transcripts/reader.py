@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from transcripts.events import EVENT_ADAPTER, SCHEMA_VERSION, Event, Header, RunEnd
+from transcripts.events import EVENT_ADAPTER, SCHEMA_VERSION, Event, Header, ModelCall, RunEnd
 
 Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -146,10 +146,35 @@ def quick_event(raw: bytes) -> Event | None:
         return None
 
 
-def parse_line(path: Path, lineno: int, raw: bytes, version: int = SCHEMA_VERSION) -> Event:
-    """Parse, upgrade and validate one line."""
+_REQUEST_OPEN = b',"request":{'
+_REQUEST_CLOSE = b'},"request_hash":"'
+
+
+def quick_record(raw: bytes) -> Event | None:
+    """:func:`quick_event`, with a model call's request left out (an empty dict).
+
+    Replay and resume match recorded calls by their request hash, never by the
+    request, and building each request's objects (the whole prompt) is most of a
+    large run's parse. The request is cut out of the line as the writer writes it:
+    canonical JSON with sorted keys, so ``request`` is the key before
+    ``request_hash`` (inside strings every quote is escaped, so neither pattern can
+    match there), and everything else is validated as usual. A line in another form
+    (re-serialised by another tool, or not a model call) is read whole.
+    """
+    start = raw.find(_REQUEST_OPEN)
+    if start >= 0:
+        end = raw.rfind(_REQUEST_CLOSE)
+        if end >= start + len(_REQUEST_OPEN):
+            event = quick_event(raw[: start + len(_REQUEST_OPEN)] + raw[end:])
+            if isinstance(event, ModelCall):
+                return event
+    return quick_event(raw)
+
+
+def parse_line(path: Path, lineno: int, raw: bytes, version: int = SCHEMA_VERSION, *, requests: bool = True) -> Event:
+    """Parse, upgrade and validate one line (``requests``: see :func:`parse_events`)."""
     if version == SCHEMA_VERSION:
-        event = quick_event(raw)
+        event = quick_event(raw) if requests else quick_record(raw)
         if event is not None:
             return event
     return validate_line(path, lineno, upgrade_line(parse_json_line(path, lineno, raw), version))
@@ -178,11 +203,13 @@ def read_header(path: Path) -> Header:
     return _header(path, line[:-1])[0]
 
 
-def parse_events(raw: RawLines) -> tuple[Header, list[Event], int]:
+def parse_events(raw: RawLines, *, requests: bool = True) -> tuple[Header, list[Event], int]:
     """The header, every event after it, and the schema version the file was written in.
 
     Raises :class:`TranscriptError` at the first line that is not a valid
-    event, or that is a second header.
+    event, or that is a second header. With ``requests=False`` the model calls
+    written as the writer writes them are read without their requests (an empty
+    dict; see :func:`quick_record`), for replay and resume.
     """
     path, lines = raw.path, raw.lines
     if not lines:
@@ -190,7 +217,7 @@ def parse_events(raw: RawLines) -> tuple[Header, list[Event], int]:
     first, version = _header(path, lines[0])
     events: list[Event] = []
     for lineno, line in enumerate(lines[1:], start=2):
-        event = parse_line(path, lineno, line, version)
+        event = parse_line(path, lineno, line, version, requests=requests)
         if isinstance(event, Header):
             raise TranscriptError(f"{path}:{lineno}: a second header (files spliced together?)")
         events.append(event)

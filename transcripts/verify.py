@@ -119,12 +119,16 @@ def verify_transcript(path: Path, *, expect_head: str | None = None) -> VerifyRe
     return _check_chain(raw, parsed, expect_head)
 
 
-def read_verified(path: Path, *, expect_head: str | None = None) -> tuple[Transcript, VerifyReport]:
+def read_verified(
+    path: Path, *, expect_head: str | None = None, requests: bool = True
+) -> tuple[Transcript, VerifyReport]:
     """Read ``path`` as :func:`~transcripts.reader.read_transcript` does and verify it as
     :func:`verify_transcript` does, in one pass over its bytes (what replay and resume
-    build on is then exactly what was verified)."""
+    build on is then exactly what was verified). ``requests=False`` leaves model calls'
+    requests out (see :func:`~transcripts.reader.parse_events`): the chain is checked
+    on the lines' bytes all the same."""
     raw = read_lines(path)
-    header, events, version = parse_events(raw)
+    header, events, version = parse_events(raw, requests=requests)
     transcript = transcript_of(raw, header, events, version)
     # Events upgraded from an older schema are not what was written: check those lines as written.
     parsed: list[Event] | None = [header, *events] if version == SCHEMA_VERSION else None
