@@ -126,3 +126,15 @@ def test_an_endpoint_without_the_api_is_named_clearly(dataset: str, hch_home: Pa
         assert chat.exists()  # the file was written and stays: it can be trained elsewhere
         proc = hch("distill", "--status", "ftjob-1", *endpoint, home=hch_home)
         assert proc.returncode == 1 and "has no fine-tuning API" in one_line_error(proc)
+
+
+async def test_an_endpoint_that_cannot_be_reached_is_a_one_line_error(tmp_path: Path) -> None:
+    from hch.llm.settings import LLMSettings
+    from operators.imitative.finetune import FineTuningError, status, submit
+
+    closed = LLMSettings(model="m", base_url="http://127.0.0.1:9/v1")  # nothing listens there
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text("{}\n")
+    for call in (status(closed, "ftjob-1", environ={}), submit(closed, chat, environ={})):
+        with pytest.raises(FineTuningError, match=r"^cannot connect to http://127\.0\.0\.1:9/v1: "):
+            await call

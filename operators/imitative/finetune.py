@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,20 @@ def _one_line(exc: openai.APIError) -> str:
     return " ".join(text.split())
 
 
+@asynccontextmanager
+async def _api(settings: LLMSettings, environ: Mapping[str, str] | None) -> AsyncIterator[openai.AsyncOpenAI]:
+    """A client of the settings' endpoint, closed after use; the SDK's other errors become one-line FineTuningErrors."""
+    client = _client(settings, environ)
+    try:
+        yield client
+    except openai.APIConnectionError as exc:
+        raise FineTuningError(f"cannot connect to {settings.base_url}: {_one_line(exc)}") from None
+    except openai.APIError as exc:
+        raise FineTuningError(f"{settings.base_url}: {_one_line(exc)}") from None
+    finally:
+        await client.close()
+
+
 async def submit(
     settings: LLMSettings,
     path: Path,
@@ -98,8 +113,7 @@ async def submit(
 ) -> Job:
     """Upload ``path`` (purpose ``fine-tune``) and create a job on ``model`` (default: the settings' model)."""
     content = await asyncio.to_thread(path.read_bytes)
-    client = _client(settings, environ)
-    try:
+    async with _api(settings, environ) as client:
         try:
             uploaded = await client.files.create(file=(path.name, content), purpose="fine-tune")
         except openai.NotFoundError:
@@ -113,29 +127,18 @@ async def submit(
                 raise FineTuningError(f"{settings.base_url}: {_one_line(exc)}") from None
             raise NoFineTuningAPI(NO_API.format(url=settings.base_url, what="POST /fine_tuning/jobs")) from None
         return _job(created)
-    except openai.APIConnectionError as exc:
-        raise FineTuningError(f"cannot connect to {settings.base_url}: {_one_line(exc)}") from None
-    except openai.APIError as exc:
-        raise FineTuningError(f"{settings.base_url}: {_one_line(exc)}") from None
-    finally:
-        await client.close()
 
 
 async def status(settings: LLMSettings, job_id: str, *, environ: Mapping[str, str] | None = None) -> Job:
     """The job's current state."""
-    client = _client(settings, environ)
-    try:
-        return _job(await client.fine_tuning.jobs.retrieve(job_id))
-    except openai.NotFoundError as exc:
+    async with _api(settings, environ) as client:
+        try:
+            return _job(await client.fine_tuning.jobs.retrieve(job_id))
+        except openai.NotFoundError as exc:
+            missing = exc
         # No such job, or no such API? An endpoint with the API can list its jobs.
         try:
             await client.fine_tuning.jobs.list(limit=1)
         except openai.NotFoundError:
             raise NoFineTuningAPI(NO_API.format(url=settings.base_url, what="GET /fine_tuning/jobs")) from None
-        raise FineTuningError(f"{settings.base_url}: no job {job_id!r}: {_one_line(exc)}") from None
-    except openai.APIConnectionError as exc:
-        raise FineTuningError(f"cannot connect to {settings.base_url}: {_one_line(exc)}") from None
-    except openai.APIError as exc:
-        raise FineTuningError(f"{settings.base_url}: {_one_line(exc)}") from None
-    finally:
-        await client.close()
+        raise FineTuningError(f"{settings.base_url}: no job {job_id!r}: {_one_line(missing)}") from None
