@@ -101,9 +101,11 @@ async def post_plan(plan: Plan, base_url: str, concurrency: int) -> float:
 
 
 async def hch_run(settings: LLMSettings, cache: CallCache | None, depth: int, path: Path) -> tuple[float, int]:
+    """One run of the tree: its wall time (building the client included, closing it not) and its calls."""
+    # Timed from the client's construction: the client starts loading the cache's index then.
+    start = time.perf_counter()
     async with LLMClient(settings, cache=cache) as client:
         tree = hch_tree(LLMOverseer(client, max_subquestions=3), LLMBaseModel(client), depth)
-        start = time.perf_counter()
         result = await run_question(tree, "Q", transcript=path, max_subquestions=3)
         wall = time.perf_counter() - start
     return wall, result.calls
