@@ -28,7 +28,7 @@ from hch.app.spec import ProposalSpec, RunSpec
 from hch.errors import Label, UsageError, by_name, needs_model
 from hch.node import Node
 from hch.protocols import Model
-from hch.tasks import Task, find_task, lookup
+from hch.tasks import Task, lookup
 from hch.tasks.base import parse_answer
 
 if TYPE_CHECKING:
@@ -138,9 +138,7 @@ def build_proposer(spec: RunSpec, llm: LLMClient | None) -> Model:
     if spec.depth != 0:
         raise UsageError(f"a proposal is one step of the model (depth 0), got depth {spec.depth}")
     if spec.task is not None:
-        task = find_task(spec.task.name)
-        facts = task.validate_facts(spec.task.facts)
-        task.parse_question(facts, spec.question)
+        task, facts = spec.task.checked(spec.question)
         if proposal.noise is None:
             raise UsageError("a proposal on a task needs a noise level")
         return NoisyProposer(task, facts, proposal)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     # the people's side of a tree (the terminal, rich) and the tasks are loaded by the runs that have them.
     from hch.human.session import Drafter
     from hch.llm.client import LLMClient
+    from hch.tasks import Task
 
 
 class TaskSpec(BaseModel):
@@ -39,6 +40,15 @@ class TaskSpec(BaseModel):
     facts: dict[str, Any]
     seed: int | None = None
     size: int | None = None
+
+    def checked(self, question: str) -> tuple[Task, dict[str, Any]]:
+        """The task and its facts, both checked, and ``question`` checked against them (a one-line UsageError)."""
+        from hch.tasks import find_task
+
+        task = find_task(self.name)
+        facts = task.validate_facts(self.facts)
+        task.parse_question(facts, question)
+        return task, facts
 
 
 class ProposalSpec(BaseModel):
@@ -230,11 +240,7 @@ def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
         if spec.human_mode != "direct":
             drafter = LLMDrafter(llm, DEFAULT_PROMPTS, spec.max_subquestions, output=output, name=name)
     if spec.task is not None:
-        from hch.tasks import find_task
-
-        task = find_task(spec.task.name)
-        facts = task.validate_facts(spec.task.facts)
-        task.parse_question(facts, spec.question)
+        task, facts = spec.task.checked(spec.question)
         program = None if spec.overseer == "llm" else task.overseer(facts)
         leaves = _distilled(spec, llm, facts) if spec.distilled is not None else task.oracle(facts)
         return place_people(spec, program or overseer, leaves, drafter)

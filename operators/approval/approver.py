@@ -29,7 +29,7 @@ from hch.amp import Amp, hch_tree
 from hch.app.spec import RunSpec
 from hch.errors import UsageError, needs_model
 from hch.protocols import Model, Overseer
-from hch.tasks import UNKNOWN, Task, find_task, lookup
+from hch.tasks import UNKNOWN, Task, lookup
 from hch.tasks.base import ProgrammaticOverseer, Rules, parse_answer
 from hch.workspace import Workspace
 from transcripts.events import Approval
@@ -194,9 +194,7 @@ def build_approval_tree(spec: RunSpec, llm: LLMClient | None) -> Model:
     inner_spec = spec.model_copy(update={"approval": None, "depth": spec.depth - 1, "question": approval.question})
     consulted = build_model(inner_spec, llm=llm)
     if spec.task is not None:
-        task = find_task(spec.task.name)
-        facts = task.validate_facts(spec.task.facts)
-        task.parse_question(facts, approval.question)
+        task, facts = spec.task.checked(approval.question)
         return task_approval_tree(task, facts, spec.depth, consulted)
     if llm is None:
         raise needs_model("rating free-text answers")

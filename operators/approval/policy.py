@@ -22,7 +22,6 @@ from hch.amp import Amp, hch_tree
 from hch.app.spec import ProposalSpec, RunSpec
 from hch.errors import UsageError, needs_model
 from hch.protocols import Model
-from hch.tasks import find_task
 from hch.workspace import Workspace
 from operators.approval.approver import LLMApprover, parse_rating, rating_question, task_approval_tree
 from operators.approval.measure import Rating, best_of_n
@@ -87,9 +86,7 @@ def build_best_of_n_tree(spec: RunSpec, llm: LLMClient | None) -> Model:
     assert chosen is not None
     plain = spec.model_copy(update={"best_of_n": None})
     if spec.task is not None:
-        task = find_task(spec.task.name)
-        facts = task.validate_facts(spec.task.facts)
-        task.parse_question(facts, spec.question)
+        task, facts = spec.task.checked(spec.question)
         if chosen.noise is None:
             raise UsageError("a best-of-n policy on a task needs a noise level for its proposers")
         proposers: list[Model] = [

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from hch.errors import UsageError, needs_model
 from hch.human.console import HumanConsole
 from hch.node import Node
-from hch.tasks import Task, find_task
+from hch.tasks import Task
 from operators.debate.claims import TaskRules
 from operators.debate.free import PROMPTS as DEBATER_PROMPTS
 from operators.debate.free import free_debate
@@ -120,9 +120,7 @@ def debate_model(run: RunSpec, *, llm: LLMClient | None = None, console: HumanCo
     if spec.format == "task":
         if run.task is None:
             raise UsageError("a task debate needs a task instance")
-        task = find_task(run.task.name)
-        facts = task.validate_facts(run.task.facts)
-        task.parse_question(facts, run.question)
+        task, facts = run.task.checked(run.question)
         return DebateModel(spec, judge, task, facts, llm)
     if len(spec.answers) != 2:
         raise UsageError(f"a free-text debate argues two answers, got {len(spec.answers)}")
