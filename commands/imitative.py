@@ -446,7 +446,9 @@ def distill(
         try:
             from hch.llm.embedded import resolve_settings
 
-            settings = resolve_settings(model=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout)
+            settings = resolve_settings(
+                model=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout, label=flag
+            )
         except UsageError as exc:
             fail(str(exc), 2)
     if status is not None:

@@ -114,3 +114,13 @@ def test_a_run_without_a_model_says_how_to_name_one() -> None:
     assert str(caught.value) == f"this run needs a model: give model and base_url {how}"
     shown = str(needs_model("this run", label=flag))
     assert shown == f"this run needs a model: give --model and --base-url {how}"
+
+
+@pytest.mark.parametrize("command", [["run", "Why?"], ["distill", "--status", "ftjob-1"]])
+def test_the_command_line_names_its_model_flag(
+    command: list[str], hch_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HCH_MODEL", raising=False)
+    proc = hch(*command, "--base-url", "http://127.0.0.1:9/v1", home=hch_home)
+    assert proc.returncode == 2
+    assert one_line_error(proc) == "error: no model given: name one with --model or set HCH_MODEL"
