@@ -23,10 +23,10 @@ Two facts about diskcache shape this module:
   (:meth:`CallCache.start_loading`) or on first use; the lookups made meanwhile
   wait for it (a few milliseconds for a thousand entries; serving them from
   the disk instead kept the event loop busy with thread hops and cost a warm
-  rerun a tenth of its time), unless the cache is so large that its index takes
-  longer than a tenth of a second to load: then the disk answers them. The index is keyed by the same
-  request hash as the disk, so it serves exactly what the disk held when the
-  run began, plus the run's own results. A key it lacks is a miss without
+  rerun a tenth of its time), unless the cache is so large that its index
+  takes longer than a tenth of a second to load: then the disk answers them.
+  The index is keyed by the same request hash as the disk, so it serves
+  exactly what the disk held when the run began, plus the run's own results. A key it lacks is a miss without
   asking the disk: those lookups, racing the writes of a cold run, made it 1.2x
   slower than no cache. An entry another process stores meanwhile is found by
   the next run. A cache too large to index (or whose index cannot be read) is
