@@ -47,12 +47,14 @@ def replay(
     node with what was expected and what was produced. A file that fails
     `hch verify` is refused (exit 2) unless --trust-edited is given.
     """
+    from hch.collector import leave_to_exit, off_until_exit
+
+    # First: what it imports, reads and runs lives until the process ends (see hch.collector).
+    off_until_exit()
     from hch.app.replay import replay as replay_recorded
     from hch.app.replay import spec_of
-    from hch.collector import leave_to_exit, off_until_exit
     from transcripts.reader import TranscriptError
 
-    off_until_exit()  # what it reads and runs lives until the process ends (see hch.collector)
     # Without the requests: a replay matches recorded calls by their hashes.
     original, verified = read_verified_or_fail(transcript, requests=False)
     if original.end is None:
