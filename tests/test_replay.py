@@ -20,8 +20,10 @@ from hch.app.replay import NetworkGuard, llm_settings_of, replay_transcript, spe
 from hch.app.spec import build_model
 from hch.executor import run_question
 from hch.llm.client import LLMClient
+from hch.llm.errors import ModelCallError
 from hch.llm.overseer import LLMBaseModel, LLMOverseer
 from hch.llm.prompts import DEFAULT_PROMPTS
+from hch.llm.settings import LLMSettings
 from hch.tasks import lookup
 from hch.testing import BranchingPolicy, FaultConfig, FaultServer
 from tests.audit_helpers import (
@@ -35,8 +37,9 @@ from tests.audit_helpers import (
     task_spec,
     write_lines,
 )
+from tests.llm_helpers import make_node
 from transcripts.diff import diff_runs
-from transcripts.events import ModelCall, Reuse
+from transcripts.events import Event, ModelCall, Reuse
 from transcripts.reader import read_transcript
 
 
@@ -265,3 +268,26 @@ def test_replay_never_overwrites_a_file(run_file: Path, hch_home: Path, tmp_path
     proc = hch("replay", str(run_file), "--transcript", str(taken), home=hch_home)
     assert proc.returncode == 2 and "already exists" in one_line_error(proc)
     assert taken.read_text() == "keep me\n"
+
+
+async def test_the_offline_http_client_is_made_only_when_a_request_is_tried_and_refuses_it(tmp_path: Path) -> None:
+    """A replay's model client gets a function that makes its HTTP client (see hch.app.replay.reopen):
+    nothing is made (nor httpx2 loaded) unless a request is tried, and the guard refuses that one."""
+    guard, made = NetworkGuard(), []
+
+    def offline() -> httpx2.AsyncClient:
+        made.append(True)
+        return httpx2.AsyncClient(transport=guard.transport(), trust_env=False)
+
+    settings = LLMSettings(base_url="http://127.0.0.1:9/v1", model="m", cache=False, max_attempts=1)
+    client = LLMClient(settings, http_client=offline, environ={})
+    events: list[Event] = []
+    node, writer = make_node(tmp_path, events)
+    assert not made
+    with pytest.raises(ModelCallError):
+        await client.chat(node, [{"role": "user", "content": "q"}], purpose="answer")
+    writer.close()
+    await client.aclose()
+    assert made == [True] and guard.attempts == 1
+    await LLMClient(settings, http_client=offline, environ={}).aclose()  # closing one that sent nothing makes none
+    assert made == [True]

@@ -38,7 +38,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx2
 from pydantic import ValidationError
 
 from hch.app.integrity import Integrity, check_integrity
@@ -62,6 +61,8 @@ from transcripts.reader import Transcript, TranscriptError, read_header, read_tr
 from transcripts.writer import Listener
 
 if TYPE_CHECKING:
+    import httpx2
+
     from hch.llm.settings import LLMSettings
 
 _ENGINE_SETTINGS = ("depth", "budget", "token_budget", "max_subquestions", "root_worker")
@@ -145,6 +146,8 @@ class NetworkGuard:
     attempts: int = 0
 
     def transport(self) -> httpx2.MockTransport:
+        import httpx2  # here: a replay sends nothing, so it builds this only if something tries
+
         def refuse(request: httpx2.Request) -> httpx2.Response:
             self.attempts += 1
             raise httpx2.ConnectError(f"replay is offline: refused a request to {request.url}", request=request)
@@ -201,13 +204,18 @@ async def reopen(original: Transcript, action: Action, **llm_overrides: Any) -> 
     from hch.llm.client import LLMClient
 
     settings = llm_settings_of(original, spec, cache=False, max_attempts=1)
-    http = httpx2.AsyncClient(transport=guard.transport(), trust_env=False)
-    client = LLMClient(settings, http_client=http, environ={})
+
+    def offline() -> httpx2.AsyncClient:
+        import httpx2
+
+        return httpx2.AsyncClient(transport=guard.transport(), trust_env=False)
+
+    # Built by the client on a first request, which strict playback never lets it send.
+    client = LLMClient(settings, http_client=offline, environ={})
     try:
         yield Reopened(spec, build_model(spec, llm=client), prompts_for(spec), guard)
     finally:
-        await client.aclose()
-        await http.aclose()
+        await client.aclose()  # (and the HTTP client, if it was built)
 
 
 @asynccontextmanager

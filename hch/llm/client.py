@@ -36,10 +36,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx2
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from hch.llm.cache import CallCache
 from hch.llm.concurrency import AdaptiveLimit
 from hch.llm.errors import ModelCallError
 from hch.llm.retry import (
@@ -60,7 +58,13 @@ from transcripts.chain import canonical_json, hash_of_json
 from transcripts.events import ModelCall
 
 if TYPE_CHECKING:
+    # Imported where they are used: a replay sends nothing and has no cache, so it loads
+    # neither the HTTP client nor diskcache.
+    import httpx2
     import openai
+
+    from hch.llm.cache import CallCache
+
 
 log = logging.getLogger("hch.llm")
 
@@ -77,7 +81,12 @@ class _SDK:
     """The run's ``openai.AsyncOpenAI``, built on the first request: a replay, or a run
     served from the cache, sends none and so never loads the SDK (a third of a second)."""
 
-    def __init__(self, settings: LLMSettings, key: str, http_client: httpx2.AsyncClient | None) -> None:
+    def __init__(
+        self,
+        settings: LLMSettings,
+        key: str,
+        http_client: httpx2.AsyncClient | Callable[[], httpx2.AsyncClient] | None,
+    ) -> None:
         self._settings = settings
         self._key = key
         self._http_client = http_client
@@ -88,9 +97,11 @@ class _SDK:
 
     def client(self) -> openai.AsyncOpenAI:
         if self._client is None:
+            import httpx2
             import openai
 
-            http_client = self._http_client
+            given = self._http_client
+            http_client = given() if callable(given) else given
             if http_client is None:
                 # A pool as large as the calls in flight: the SDK's default (1,000 connections, 100
                 # kept alive) is scanned on every request, a quarter of a call's client time.
@@ -111,7 +122,7 @@ class _SDK:
         """Close the SDK's connections (or the HTTP client given for it, if it was never built)."""
         if self._client is not None:
             await self._client.close()
-        elif self._http_client is not None:
+        elif self._http_client is not None and not callable(self._http_client):
             await self._http_client.aclose()
 
 
@@ -126,9 +137,11 @@ class LLMClient:
     and what a call that failed for good says.
 
     ``http_client`` is passed to the SDK (tests give one with an
-    ``httpx2.MockTransport``); ``environ`` replaces ``os.environ`` for reading
-    the key; ``sleep`` replaces ``asyncio.sleep`` between attempts and ``rng``
-    the backoff jitter's random source (tests make both deterministic).
+    ``httpx2.MockTransport``), or a function that makes it when the SDK is built, on
+    the first request (a replay, which sends none, then never loads ``httpx2``);
+    ``environ`` replaces ``os.environ`` for reading the key; ``sleep`` replaces
+    ``asyncio.sleep`` between attempts and ``rng`` the backoff jitter's random source
+    (tests make both deterministic).
     """
 
     def __init__(
@@ -136,7 +149,7 @@ class LLMClient:
         settings: LLMSettings,
         *,
         cache: CallCache | None = None,
-        http_client: httpx2.AsyncClient | None = None,
+        http_client: httpx2.AsyncClient | Callable[[], httpx2.AsyncClient] | None = None,
         environ: Mapping[str, str] | None = None,
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
@@ -149,6 +162,8 @@ class LLMClient:
         self._sdk = _SDK(settings, key, http_client)  # shared with for_model's copies
         self.cache: CallCache | None = None
         if settings.cache:
+            from hch.llm.cache import CallCache
+
             self.cache = cache if cache is not None else CallCache()
             self.cache.start_loading()  # while the run sets up: its first lookup waits for the index
         self.limit = AdaptiveLimit(settings.concurrency)
@@ -413,6 +428,8 @@ class LLMClient:
         The request is byte for byte what ``create(**body)`` sends
         (tests/test_llm_send.py compares them over a range of settings).
         """
+        import httpx2
+
         return await self._sdk.client().post(
             "/chat/completions", body=body, cast_to=httpx2.Response, options={"security": {"bearer_auth": True}}
         )

@@ -30,13 +30,13 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-import httpx2
 from tenacity import RetryCallState
 from tenacity.stop import stop_base
 
 from hch.llm.settings import LLMSettings
 
 if TYPE_CHECKING:
+    import httpx2
     import openai
 
 
@@ -123,7 +123,9 @@ def classify(exc: Exception, settings: LLMSettings, redact: Callable[[str], str]
     ``redact`` scrubs the API key from any text taken from the exception
     (servers sometimes echo what they were sent).
     """
-    import openai  # here: only a call that failed needs the SDK's exception types (replay loads no SDK)
+    # Here: only a call that failed needs the SDK's and the transport's exception types (replay loads neither).
+    import httpx2
+    import openai
 
     if isinstance(exc, openai.APIStatusError):
         return _classify_status(exc, redact)
