@@ -422,7 +422,7 @@ async def test_a_rejected_reply_format_error_names_the_setting_to_change(tmp_pat
 
     with pytest.raises(ModelCallError, match=r"unknown field \(if the server does not support response_format") as e:
         await run_tree(tmp_path, ScriptedChat(script), depth=1)
-    assert e.value.cause == "bad_request" and "--structured-output" in str(e.value)
+    assert e.value.cause == "bad_request" and "set the structured_output option to json_object or text" in str(e.value)
 
     def unauthorized(call: ChatCall) -> str:
         raise ModelCallError("model call failed: 401 Unauthorized", cause="unauthorized")

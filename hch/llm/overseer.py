@@ -208,7 +208,7 @@ class Caller:
                 raise
             hint = (
                 f" (if the server does not support response_format {response_format['type']!r}, "
-                "try --structured-output json_object or text)"
+                "set the structured_output option to json_object or text)"
             )
             raise ModelCallError(str(exc) + hint, cause=exc.cause, status=exc.status, attempts=exc.attempts) from None
 
