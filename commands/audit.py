@@ -16,6 +16,7 @@ from commands.common import (
     fail,
     flag,
     integrity_or_fail,
+    new_transcript_or_fail,
     out,
     read_transcript_or_fail,
     read_verified_or_fail,
@@ -55,6 +56,7 @@ def replay(
     from hch.app.replay import spec_of
     from transcripts.reader import TranscriptError
 
+    new_transcript_or_fail(out_path)
     # Without the requests: a replay matches recorded calls by their hashes.
     original, verified = read_verified_or_fail(transcript, requests=False)
     if original.end is None:

@@ -352,6 +352,18 @@ def integrity_or_fail(original: Any, *, action: str, trust_edited: bool, report:
         fail(f"{exc} (--trust-edited to {action} it anyway)", 2)
 
 
+def new_transcript_or_fail(path: Path | None) -> None:
+    """A one-line error (exit 2) naming --transcript when ``path`` is no place for a new transcript
+    (the library checks it again when it writes, naming the option without its flag)."""
+    from hch.executor import check_new_transcript
+
+    if path is not None:
+        try:
+            check_new_transcript(path, label=flag)
+        except UsageError as exc:
+            fail(str(exc), 2)
+
+
 def read_verified_or_fail(path: Path, *, requests: bool = True) -> tuple[Any, Any]:
     """The transcript at ``path`` and its verification, from one reading of the file
     (``requests``: see transcripts.reader.parse_events); a one-line error (exit 2) if it

@@ -38,6 +38,7 @@ from commands.common import (
     flag,
     integrity_or_fail,
     model_options,
+    new_transcript_or_fail,
     out,
     read_verified_or_fail,
     run_async,
@@ -321,6 +322,8 @@ def _resume_run(ctx: typer.Context, resume: Path, transcript: Path | None, as_js
     from hch.tasks import find_task
     from transcripts.reader import TranscriptError
 
+    if transcript is None or transcript.resolve() != resume.resolve():  # that one is said below, more precisely
+        new_transcript_or_fail(transcript)
     # One pass over the file's bytes, without the requests (recorded calls are matched by hash), as a replay.
     original, verified = read_verified_or_fail(resume, requests=False)
     given = {}

@@ -266,7 +266,7 @@ def test_replay_never_overwrites_a_file(run_file: Path, hch_home: Path, tmp_path
     taken = tmp_path / "taken.jsonl"
     taken.write_text("keep me\n")
     proc = hch("replay", str(run_file), "--transcript", str(taken), home=hch_home)
-    assert proc.returncode == 2 and "already exists" in one_line_error(proc)
+    assert proc.returncode == 2 and f"--transcript {taken} already exists" in one_line_error(proc)
     assert taken.read_text() == "keep me\n"
 
 

@@ -98,7 +98,7 @@ async def test_flags_that_contradict_the_transcript_are_refused(full_run: Path, 
     taken = tmp_path / "taken.jsonl"
     taken.write_text("keep me\n")
     proc = hch("run", "--resume", str(full_run), "--transcript", str(taken), home=hch_home)
-    assert proc.returncode == 2 and "already exists" in one_line_error(proc)
+    assert proc.returncode == 2 and f"--transcript {taken} already exists" in one_line_error(proc)
     assert taken.read_text() == "keep me\n"
 
 
