@@ -139,6 +139,14 @@ ROW_TEXTS: dict[str, str] = {
 }
 
 
+async def filled(path: Path, entries: int) -> None:
+    """A cache at ``path`` holding responses ``r0``, ``r1``, ... under keys ``k0``, ``k1``, ..., closed."""
+    cache = CallCache(path)
+    for i in range(entries):
+        await cache.set(f"k{i}", {"response": f"r{i}"})
+    await cache.aclose()
+
+
 def python_reading(text: str) -> str | None:
     """What a lookup on the disk answers for a row holding ``text`` (JSONTextDisk.fetch, then the response)."""
     try:
@@ -172,10 +180,7 @@ async def test_lookups_made_while_the_index_loads_wait_for_it_and_read_no_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "cache"
-    first = CallCache(path)
-    for i in range(20):
-        await first.set(f"k{i}", {"response": f"r{i}"})
-    await first.aclose()
+    await filled(path, 20)
 
     cache = CallCache(path)
     read: list[str] = []
@@ -198,10 +203,7 @@ async def test_a_cache_too_large_to_index_is_served_from_the_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "cache"
-    first = CallCache(path)
-    for i in range(3):
-        await first.set(f"k{i}", {"response": f"r{i}"})
-    await first.aclose()
+    await filled(path, 3)
 
     monkeypatch.setattr("hch.llm.cache.MEMORY_INDEX_LIMIT", 2)
     cache = CallCache(path)
@@ -216,10 +218,7 @@ async def test_lookups_in_a_large_cache_are_served_from_the_disk_until_its_index
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "cache"
-    first = CallCache(path)
-    for i in range(3):
-        await first.set(f"k{i}", {"response": f"r{i}"})
-    await first.aclose()
+    await filled(path, 3)
 
     monkeypatch.setattr("hch.llm.cache.WAIT_FOR_INDEX_LIMIT", 2)  # so this cache counts as large
     release = threading.Event()
