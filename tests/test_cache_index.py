@@ -136,6 +136,8 @@ ROW_TEXTS: dict[str, str] = {
     "not json": '{"response": "r"',
     "nan": '{"response": "r", "x": NaN}',
     "spaces": ' {"response" : "r"} \n',
+    "beyond 64 bits": '{"request": {"seed": 123456789012345678901234567890}, "response": "r"}',
+    "out of range": '{"response": "r", "x": 1e400}',
 }
 
 
@@ -222,14 +224,14 @@ async def test_lookups_in_a_large_cache_are_served_from_the_disk_until_its_index
 
     monkeypatch.setattr("hch.llm.cache.WAIT_FOR_INDEX_LIMIT", 2)  # so this cache counts as large
     release = threading.Event()
-    fetch = JSONTextDisk.fetch
+    fetch_response = JSONTextDisk.fetch_response
 
-    def slow_fetch(self: JSONTextDisk, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+    def slow_fetch(self: JSONTextDisk, mode: int, filename: str | None, value: Any) -> str | None:
         if threading.current_thread().name == "hch-cache-index":
             release.wait()  # the index is still loading
-        return fetch(self, mode, filename, value, read)
+        return fetch_response(self, mode, filename, value)
 
-    monkeypatch.setattr(JSONTextDisk, "fetch", slow_fetch)
+    monkeypatch.setattr(JSONTextDisk, "fetch_response", slow_fetch)
     cache = CallCache(path)
     cache.start_loading()
     lookups = asyncio.gather(*(cache.response(f"k{i}") for i in range(4)))

@@ -55,10 +55,23 @@ class TranscriptWriter:
         if self._error is not None:
             raise OSError(f"transcript {self.path} can no longer be written: {self._error}")
         serialised = event.serialised_field()
-        fields = event.model_dump(mode="json", exclude={"hash"} if serialised is None else {"hash", serialised[0]})
+        now = time.time()
+        # The fields as they are, when canonical JSON writes them as pydantic would dump them:
+        # dumping costs as much as the rest of sealing. What only pydantic turns into JSON (a
+        # nested model, a date, a set) makes the serialiser refuse, and the event is dumped.
+        fields = dict(event.__dict__)
+        del fields["hash"]
+        if serialised is not None:
+            del fields[serialised[0]]
         fields["seq"] = self._seq
-        fields["time"] = time.time()
-        digest, line = seal(self._prev_hash, fields, serialised)
+        fields["time"] = now
+        try:
+            digest, line = seal(self._prev_hash, fields, serialised)
+        except TypeError:
+            fields = event.model_dump(mode="json", exclude={"hash"} if serialised is None else {"hash", serialised[0]})
+            fields["seq"] = self._seq
+            fields["time"] = now
+            digest, line = seal(self._prev_hash, fields, serialised)
         self._prev_hash = digest
         self._seq += 1
         self._queue.put(line)
