@@ -14,7 +14,7 @@ from hch.context import RunContext
 from hch.llm import CallCache, LLMClient, LLMSettings
 from hch.node import Node
 from transcripts import read_transcript
-from transcripts.chain import canonical_json, request_hash, seal
+from transcripts.chain import canonical_bytes, request_hash, seal
 from transcripts.events import Header, ModelCall
 from transcripts.verify import verify_transcript
 from transcripts.writer import TranscriptWriter
@@ -36,7 +36,7 @@ def test_a_line_with_a_serialised_field_is_the_line_without_it(request_: Any, co
     # Fields sorted before and after "request", one of them holding text that looks like the slot.
     fields = {"attempts": [{"detail": content}], "kind": "model_call", "response": content, "seq": 3, "time": 1.5}
     plain = seal("prev", {**fields, "request": request_})
-    spliced = seal("prev", fields, ("request", canonical_json(request_)))
+    spliced = seal("prev", fields, ("request", canonical_bytes(request_)))
     assert spliced == plain
 
 
@@ -67,5 +67,5 @@ def test_an_event_carrying_its_request_text_equals_one_without() -> None:
         return ModelCall(node_id="0", purpose="answer", request=request, request_hash="h", response="r")
 
     request = {"messages": [{"role": "user", "content": "2 + 2?"}]}
-    assert call(request).with_request_json(canonical_json(request)) == call(request)
-    assert call(request).with_request_json(canonical_json(request)) != call({"messages": []})
+    assert call(request).with_request_json(canonical_bytes(request)) == call(request)
+    assert call(request).with_request_json(canonical_bytes(request)) != call({"messages": []})

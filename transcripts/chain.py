@@ -84,12 +84,12 @@ _SLOT = "\x00hch-serialised\x00"
 _SLOT_BYTES = canonical_bytes(_SLOT)
 
 
-def seal(prev_hash: str, fields: dict[str, Any], serialised: tuple[str, str] | None = None) -> tuple[str, bytes]:
+def seal(prev_hash: str, fields: dict[str, Any], serialised: tuple[str, bytes] | None = None) -> tuple[str, bytes]:
     """The hash of ``fields`` (which must not hold one) and the line to write, newline included.
 
     Each event is serialised once: the line is the very bytes that were hashed
     (the canonical JSON, UTF-8), with the hash spliced in as a last key.
-    ``serialised`` is a top-level field (name, canonical JSON of its value) that
+    ``serialised`` is a top-level field (name, canonical JSON bytes of its value) that
     is already serialised, such as a model call's request, serialised for its
     hash: it is spliced in, and the line is the same as if it were in ``fields``.
     """
@@ -99,7 +99,7 @@ def seal(prev_hash: str, fields: dict[str, Any], serialised: tuple[str, str] | N
         name, value_json = serialised
         body = canonical_bytes({**fields, name: _SLOT})
         if body.count(_SLOT_BYTES) == 1:  # the slot itself (a string holding it would make two)
-            body = body.replace(_SLOT_BYTES, value_json.encode())
+            body = body.replace(_SLOT_BYTES, value_json)
         else:
             body = canonical_bytes({**fields, name: json.loads(value_json)})
     digest = hashlib.sha256(prev_hash.encode() + body).hexdigest()
@@ -112,9 +112,9 @@ def _digest(prev_hash: str, body: str) -> str:
 
 def request_hash(request: Any) -> str:
     """Stable hash of a call's request (model call, oracle lookup, human prompt)."""
-    return hash_of_json(canonical_json(request))
+    return hash_of_json(canonical_bytes(request))
 
 
-def hash_of_json(text: str) -> str:
-    """:func:`request_hash` of a request given as its canonical JSON (serialised once, used twice)."""
-    return hashlib.sha256(text.encode()).hexdigest()
+def hash_of_json(body: bytes) -> str:
+    """:func:`request_hash` of a request given as its canonical JSON bytes (serialised once, used twice)."""
+    return hashlib.sha256(body).hexdigest()

@@ -32,8 +32,8 @@ class _Event(BaseModel):
     time: float = 0.0
     hash: str = ""
 
-    def serialised_field(self) -> tuple[str, str] | None:
-        """A top-level field already serialised as canonical JSON, as (name, JSON), or None.
+    def serialised_field(self) -> tuple[str, bytes] | None:
+        """A top-level field already serialised as canonical JSON, as (name, UTF-8 JSON), or None.
 
         The writer splices it into the line instead of serialising it again.
         """
@@ -132,21 +132,21 @@ class ModelCall(_Event):
     the usage the server reported for a network call, nothing for a cache hit,
     and for a replayed call what the recorded call was charged."""
 
-    _request_json: str | None = PrivateAttr(default=None)
+    _request_json: bytes | None = PrivateAttr(default=None)
 
-    def with_request_json(self, text: str) -> ModelCall:
-        """This event, noting that ``text`` is the canonical JSON of its request.
+    def with_request_json(self, text: bytes) -> ModelCall:
+        """This event, noting that ``text`` is the canonical JSON (UTF-8) of its request.
 
         The client serialises each request once, for its hash; the writer then
         reuses that text for the line instead of serialising the request again.
-        The caller vouches that ``text`` is ``canonical_json(self.request)``.
+        The caller vouches that ``text`` is ``canonical_bytes(self.request)``.
         """
         # Straight into pydantic's private store: its attribute hooks cost more than the rest of this.
         assert self.__pydantic_private__ is not None
         self.__pydantic_private__["_request_json"] = text
         return self
 
-    def serialised_field(self) -> tuple[str, str] | None:
+    def serialised_field(self) -> tuple[str, bytes] | None:
         private = self.__pydantic_private__
         text = private.get("_request_json") if private else None
         return None if text is None else ("request", text)

@@ -54,7 +54,7 @@ from hch.llm.settings import LLMSettings
 from hch.llm.tokens import charged, reservation, reserve
 from hch.node import Node
 from hch.recording import CallFailed, record_or_replay
-from transcripts.chain import canonical_json, hash_of_json
+from transcripts.chain import canonical_bytes, hash_of_json
 from transcripts.events import ModelCall
 
 if TYPE_CHECKING:
@@ -260,7 +260,7 @@ class LLMClient:
         """
         request = self.request_for(messages, response_format=response_format, sample=sample)
         # Serialised once: the text hashed for the key is the text the event's line holds.
-        text = canonical_json(request)
+        text = canonical_bytes(request)
         key = hash_of_json(text)
 
         def replayed(record: ModelCall) -> ModelCall | None:
@@ -289,7 +289,7 @@ class LLMClient:
     # -- the live sources: the cache, then the network -----------------------
 
     async def _live(
-        self, node: Node, purpose: str, request: dict[str, Any], key: str, request_json: str, reserved: int
+        self, node: Node, purpose: str, request: dict[str, Any], key: str, request_json: bytes, reserved: int
     ) -> ModelCall:
         if self.cache is not None:
             cached = await self._cache_get(key)
@@ -304,7 +304,7 @@ class LLMClient:
         purpose: str,
         request: dict[str, Any],
         key: str,
-        request_json: str,
+        request_json: bytes,
         *,
         response: str | None,
         source: Literal["network", "cache", "transcript"],
@@ -339,7 +339,7 @@ class LLMClient:
             return None
 
     async def _network(
-        self, node: Node, purpose: str, request: dict[str, Any], key: str, request_json: str, reserved: int
+        self, node: Node, purpose: str, request: dict[str, Any], key: str, request_json: bytes, reserved: int
     ) -> ModelCall:
         attempts: list[dict[str, Any]] = []
         start = time.monotonic()
