@@ -9,6 +9,7 @@ Python's ``json`` must find the same hash.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import math
 import random
@@ -20,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transcripts.chain import canonical_bytes, canonical_json
+from transcripts.chain import canonical_bytes, canonical_json, sha256_hex
 from transcripts.events import NodeAnswer
 
 DEFINITION = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -102,3 +103,10 @@ def test_events_refuse_nan_and_infinity() -> None:
     for bad in (math.nan, math.inf):
         with pytest.raises(ValueError, match="finite"):
             NodeAnswer(node_id="0", answer="a", spent=0, time=bad)
+
+
+@pytest.mark.parametrize("sizes", [(0,), (2047,), (2048,), (2049,), (64, 4095), (4094, 4096, 1), (10_000,)])
+def test_hashing_in_pieces_is_hashing_the_whole(sizes: tuple[int, ...]) -> None:
+    rng = random.Random(sum(sizes))
+    parts = [rng.randbytes(n) for n in sizes]
+    assert sha256_hex(*parts) == hashlib.sha256(b"".join(parts)).hexdigest()

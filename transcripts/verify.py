@@ -24,13 +24,12 @@ the whole file, so an auditor who recorded it can check a copy with
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transcripts.chain import GENESIS, line_hash
+from transcripts.chain import GENESIS, chained_hash, line_hash
 from transcripts.events import SCHEMA_VERSION, Event, Header
 from transcripts.reader import (
     RawLines,
@@ -147,7 +146,7 @@ def _sealed_ok(line: bytes, prev: str, event: Event) -> bool:
     if line[-_SEALED_TAIL : -_SEALED_TAIL + len(_HASH_FIELD)] != _HASH_FIELD or line[-66:-2] != event.hash.encode():
         return False
     body = line[:-_SEALED_TAIL] + b"}"
-    return hashlib.sha256(prev.encode() + body).hexdigest() == event.hash
+    return chained_hash(prev, body) == event.hash
 
 
 def _check_chain(
