@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast, get_args
 
 from hch.errors import HCHError
 from transcripts.events import Event, HumanInput, ModelCall, NodeAnswer, OracleCall, Reuse
@@ -29,6 +30,7 @@ from transcripts.events import Event, HumanInput, ModelCall, NodeAnswer, OracleC
 Recorded = ModelCall | OracleCall | HumanInput
 """The events that record a call leaving the engine: the one list of them (a new kind
 of recorded call is added here, and goes through :func:`hch.recording.record_or_replay`)."""
+_RECORDED: frozenset[type[Event]] = frozenset(get_args(Recorded))
 
 
 class Divergence(HCHError):
@@ -57,16 +59,20 @@ class Playback:
     @classmethod
     def from_events(cls, events: Iterable[Event], *, strict: bool) -> Playback:
         playback = cls(strict=strict)
+        records, by_request = playback._records, playback._by_request
         for event in events:
-            if isinstance(event, ModelCall) and event.error is not None:
-                continue  # a failed call has no result to give back
-            if isinstance(event, Reuse):
-                playback._reuses[event.child_id] = event.source_id
-            elif isinstance(event, NodeAnswer):
+            # By exact type (events are final classes): isinstance against the union of
+            # recorded kinds, per event, cost more than the indexing itself.
+            if type(event) in _RECORDED:
+                record = cast(Recorded, event)
+                if type(record) is ModelCall and record.error is not None:
+                    continue  # a failed call has no result to give back
+                records[(record.node_id, record.kind, record.request_hash)].append(record)
+                by_request[(record.kind, record.request_hash)].append(record)
+            elif type(event) is NodeAnswer:
                 playback._answers[event.node_id] = event.answer
-            if isinstance(event, Recorded):
-                playback._records[(event.node_id, event.kind, event.request_hash)].append(event)
-                playback._by_request[(event.kind, event.request_hash)].append(event)
+            elif type(event) is Reuse:
+                playback._reuses[event.child_id] = event.source_id
         return playback
 
     @property
@@ -92,16 +98,24 @@ class Playback:
 
     def take(self, node_id: str, kind: str, request_hash: str) -> Recorded | None:
         """The next recorded result for this call, or None to make it live (resume only)."""
-        for queue in (self._records.get((node_id, kind, request_hash)), self._by_request.get((kind, request_hash))):
-            while queue:
-                record = queue.popleft()
-                if id(record) not in self._used:
-                    self._used.add(id(record))
-                    return record
+        record = self._first_unused(self._records.get((node_id, kind, request_hash)))
+        if record is None:  # the same request from any node (see the module's docstring)
+            record = self._first_unused(self._by_request.get((kind, request_hash)))
+        if record is not None:
+            return record
         if self.strict:
             others = sum(len(q) for (n, k, _), q in self._records.items() if n == node_id and k == kind)
             detail = f"request {request_hash[:12]} was not recorded" + (
                 f" (the node recorded {others} other {kind} request(s): the request changed)" if others else ""
             )
             raise Divergence(node_id, kind, detail)
+        return None
+
+    def _first_unused(self, queue: deque[Recorded] | None) -> Recorded | None:
+        """The first record of ``queue`` not given back yet (each is queued twice: by node and by request)."""
+        while queue:
+            record = queue.popleft()
+            if id(record) not in self._used:
+                self._used.add(id(record))
+                return record
         return None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.audit_helpers import edit_line, hch, lines_of, one_line_error, task_run, task_spec, write_lines
+from transcripts.chain import GENESIS, seal
 from transcripts.reader import TranscriptError, read_transcript
 from transcripts.verify import read_verified, verify_transcript
 
@@ -142,3 +144,44 @@ def test_wrong_schema_version_and_a_bad_event_are_exit_2_with_the_line(
     wrong = write_lines(tmp_path / "wrong.jsonl", edit_line(lines, 4, node_id=7))
     proc = hch("verify", str(wrong), home=hch_home)
     assert proc.returncode == 2 and f"{wrong}:5: invalid" in one_line_error(proc)
+
+
+def resealed(records: list[dict[str, Any]]) -> list[str]:
+    """``records`` written as the writer seals lines (each chained to the one before), whatever they say."""
+    out, prev = [], GENESIS
+    for record in records:
+        prev, line = seal(prev, {k: v for k, v in record.items() if k != "hash"})
+        out.append(line.decode().rstrip("\n"))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ("gap", (21, "reordered")),  # a line removed and the chain sealed again over the rest
+        ("header", (21, "spliced")),  # a second header inside an intact chain
+        ("appended", (-1, "appended")),  # a line after run_end, chained to it
+    ],
+)
+def test_a_chain_sealed_again_still_names_what_was_changed(
+    run_file: Path, tmp_path: Path, change: str, problem: tuple[int, str]
+) -> None:
+    # Every line is byte for byte as a writer seals it, so the chain alone cannot tell:
+    # positions, headers and the end must be checked on lines that pass the bytes test too.
+    records = [json.loads(line) for line in lines_of(run_file)]
+    assert resealed(records) == lines_of(run_file)  # the writer's own form
+    if change == "gap":
+        records = records[:20] + records[21:]
+    elif change == "header":
+        records = [*records[:20], {**records[0], "seq": 20}, *[{**r, "seq": r["seq"] + 1} for r in records[20:]]]
+    else:
+        records = [*records, {**records[-2], "seq": len(records)}]
+    path = write_lines(tmp_path / f"{change}.jsonl", resealed(records))
+    line, kind = problem
+    expected = (line % len(records) + 1 if line < 0 else line, kind)
+    assert first_problem(path) == expected
+    if change != "header":  # (a second header is not a transcript to read)
+        _, report = read_verified(path, requests=False)
+        assert (report.problems[0].line, report.problems[0].kind) == expected
+    # The lines before the change are not reported.
+    assert all(p.line >= expected[0] for p in verify_transcript(path).problems)

@@ -171,15 +171,6 @@ def quick_record(raw: bytes) -> Event | None:
     return quick_event(raw)
 
 
-def parse_line(path: Path, lineno: int, raw: bytes, version: int = SCHEMA_VERSION, *, requests: bool = True) -> Event:
-    """Parse, upgrade and validate one line (``requests``: see :func:`parse_events`)."""
-    if version == SCHEMA_VERSION:
-        event = quick_event(raw) if requests else quick_record(raw)
-        if event is not None:
-            return event
-    return validate_line(path, lineno, upgrade_line(parse_json_line(path, lineno, raw), version))
-
-
 def _header(path: Path, line: bytes) -> tuple[Header, int]:
     """The first line as a header (upgraded to the current schema), and the version it was written in."""
     data = parse_json_line(path, 1, line)
@@ -216,8 +207,13 @@ def parse_events(raw: RawLines, *, requests: bool = True) -> tuple[Header, list[
         raise TranscriptError(f"{path}:1: no header (file is empty or cut inside its first line)")
     first, version = _header(path, lines[0])
     events: list[Event] = []
+    # The quick way for the current schema; a line it refuses (or an older schema's) the
+    # careful way, step by step, so that the error names the line and what is wrong.
+    quick = None if version != SCHEMA_VERSION else quick_event if requests else quick_record
     for lineno, line in enumerate(lines[1:], start=2):
-        event = parse_line(path, lineno, line, version, requests=requests)
+        event = quick(line) if quick is not None else None
+        if event is None:
+            event = validate_line(path, lineno, upgrade_line(parse_json_line(path, lineno, line), version))
         if isinstance(event, Header):
             raise TranscriptError(f"{path}:{lineno}: a second header (files spliced together?)")
         events.append(event)

@@ -149,6 +149,31 @@ def _sealed_ok(line: bytes, prev: str, event: Event) -> bool:
     return chained_hash(prev, body) == event.hash
 
 
+def _sealed_prefix(lines: list[bytes], parsed: Sequence[Event | dict[str, Any]]) -> int:
+    """How many lines from the first are each exactly as the writer sealed its event, in
+    order, up to the first ``run_end``: the common case, decided from the bytes.
+
+    The same test as :func:`_sealed_ok` and the position checks of :func:`_check_chain`,
+    in one loop without their per-line calls (a large file's lines are nearly all
+    here); the first line that fails any of them is left to :func:`_check_chain`,
+    which names what is wrong with it.
+    """
+    prev = GENESIS
+    for seq, (line, item) in enumerate(zip(lines, parsed, strict=False)):
+        if isinstance(item, dict) or item.seq != seq or (seq and item.kind == "header"):
+            return seq
+        stored = line[-66:-2]
+        if line[-_SEALED_TAIL:-66] != _HASH_FIELD or stored != item.hash.encode():
+            return seq
+        # Hashed as the writer hashed it: the previous hash, then the line up to its own hash field.
+        if chained_hash(prev, line[:-_SEALED_TAIL] + b"}") != item.hash:
+            return seq
+        prev = item.hash
+        if item.kind == "run_end":
+            return seq + 1
+    return min(len(lines), len(parsed))
+
+
 def _check_chain(
     raw: RawLines, parsed: Sequence[Event | dict[str, Any]] | None, expect_head: str | None
 ) -> VerifyReport:
@@ -160,7 +185,14 @@ def _check_chain(
     last_kind = ""
     end_line: int | None = None
     run_id = ""
-    for lineno, line in enumerate(raw.lines, start=1):
+    sealed = _sealed_prefix(raw.lines, parsed) if parsed is not None else 0
+    if sealed:
+        assert parsed is not None
+        header, last = parsed[0], parsed[sealed - 1]
+        assert isinstance(header, Header) and not isinstance(last, dict)
+        run_id, prev, last_kind = header.run_id, last.hash, last.kind
+        end_line = sealed if last_kind == "run_end" else None
+    for lineno, line in enumerate(raw.lines[sealed:], start=sealed + 1):
         item = parsed[lineno - 1] if parsed is not None else None
         expected_seq = lineno - 1
         if (
