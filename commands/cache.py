@@ -7,13 +7,13 @@ from typing import Any
 
 import typer
 
-from commands.common import JsonOpt, err, out, run_async
+from commands.common import APP, JsonOpt, err, out, run_async
 
 cache_app = typer.Typer(
     name="cache",
     help="The model-call cache under $HCH_HOME/cache: where it is, what it holds, and emptying it.",
     no_args_is_help=True,
-    rich_markup_mode=None,  # plain help, as the app's (cli.py)
+    **APP,
 )
 
 

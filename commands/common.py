@@ -45,6 +45,16 @@ class _LazyConsole:
         return getattr(self._console, name)
 
 
+APP: dict[str, Any] = {
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
+    # Plain help and usage errors: rendering them with rich loads rich's markdown
+    # parser, a third of `hch --help`'s time.
+    "rich_markup_mode": None,
+}
+"""How every app of the command line is made: the ``hch`` group's, each command's (cli.py)
+and the groups of commands (``hch cache``, ``hch dataset``)."""
+
 out = cast("Console", _LazyConsole())
 err = cast("Console", _LazyConsole(stderr=True))
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from commands.common import JsonOpt, fail, out
+from commands.common import APP, JsonOpt, fail, out
 
 # The library is imported inside the commands, so that `hch --help` does not load it
 # (tests/test_startup.py).
@@ -19,6 +19,7 @@ dataset_app = typer.Typer(
     name="dataset",
     help="Datasets written by the operators: list, show, verify (every example against its tree), export.",
     no_args_is_help=True,
+    **APP,
 )
 
 DatasetArg = Annotated[str, typer.Argument(help="A dataset: its name under $HCH_HOME/datasets, or its folder.")]

@@ -10,7 +10,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
+import pytest
+
+import cli
 from tests.audit_helpers import ROOT
 
 HEAVY = ("pydantic", "openai", "httpx2", "rich", "transcripts", "operators", "diskcache", "tenacity", "asyncio")
@@ -59,3 +63,23 @@ def test_the_package_loads_each_name_on_first_use() -> None:
     loaded_after("import hch\nfor name in hch.__all__:\n    getattr(hch, name)")  # each one resolves
     modules = loaded_after("from hch import Arrival, Arrivals, BatchCheck, Planned")
     assert "hch.workspace" in modules
+
+
+def test_a_command_is_built_for_click_only_when_it_runs(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    # Building a command reads every flag's annotation: a process pays for the command it runs.
+    built: list[str] = []
+    real = cli._click_command
+
+    def recorded(name: str, source: cli.Source) -> Any:
+        built.append(name)
+        return real(name, source)
+
+    monkeypatch.setattr(cli, "_click_command", recorded)
+    with pytest.raises(SystemExit) as exit:
+        cli.app(["schema"])
+    assert exit.value.code == 0 and '"$schema"' in capsys.readouterr().out
+    assert built == ["schema"]
+    with pytest.raises(SystemExit):
+        cli.app(["--help"])  # lists them all, so builds them all (each once per process)
+    assert built[1:] == [name for name, _ in cli._COMMANDS]
+    assert "\n  dataset " in capsys.readouterr().out
