@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from transcripts import reader
 from transcripts.events import Header, ModelCall, NodeAnswer, NodeStart, RunEnd
 from transcripts.reader import TranscriptError, read_transcript
 from transcripts.verify import read_verified
@@ -70,3 +74,17 @@ def test_a_line_another_tool_wrote_is_read_whole_and_a_bad_one_still_named(tmp_p
     with pytest.raises(TranscriptError) as whole:
         read_transcript(path)
     assert str(cut.value) == str(whole.value) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(content=st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\n\n", b"x" * 9]), max_size=30).map(b"".join))
+def test_lines_split_as_read_are_the_file_split_whole(content: bytes) -> None:
+    # The file is read a chunk at a time; a line spanning chunks, an empty line, a cut last
+    # line all come out as splitting the whole file would give them (here, chunks of 4 bytes).
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reader, "_CHUNK", 4)
+        path = Path(folder) / "lines"
+        path.write_bytes(content)
+        raw = reader.read_lines(path)
+    *lines, tail = content.split(b"\n")
+    assert (raw.lines, raw.tail, raw.size) == (lines, tail, len(content))
