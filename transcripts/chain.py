@@ -108,7 +108,7 @@ def seal(prev_hash: str, fields: dict[str, Any], serialised: tuple[str, bytes] |
 
 def chained_hash(prev_hash: str, body: bytes) -> str:
     """The hash of a line whose canonical JSON (without its hash) is ``body``, after ``prev_hash``."""
-    return sha256_hex(prev_hash.encode(), body)
+    return sha256_hex(prev_hash.encode() + body)
 
 
 _HASHED_HOLDING_THE_GIL = 2047
@@ -118,16 +118,14 @@ writer's thread waiting for it, taking it back cost more than the hashing (4.4 a
 :func:`sha256_hex` hashes in pieces below that size, which it never lets go for."""
 
 
-def sha256_hex(*parts: bytes) -> str:
-    """The hex sha256 of ``parts`` joined."""
+def sha256_hex(data: bytes) -> str:
+    """The hex sha256 of ``data``."""
+    if len(data) <= _HASHED_HOLDING_THE_GIL:
+        return hashlib.sha256(data).hexdigest()
     digest = hashlib.sha256()
-    for part in parts:
-        if len(part) <= _HASHED_HOLDING_THE_GIL:
-            digest.update(part)
-            continue
-        view = memoryview(part)
-        for start in range(0, len(part), _HASHED_HOLDING_THE_GIL):
-            digest.update(view[start : start + _HASHED_HOLDING_THE_GIL])
+    view = memoryview(data)
+    for start in range(0, len(data), _HASHED_HOLDING_THE_GIL):
+        digest.update(view[start : start + _HASHED_HOLDING_THE_GIL])
     return digest.hexdigest()
 
 
