@@ -3,6 +3,7 @@ is spliced into its transcript line, which is byte for byte the line it would ot
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +70,23 @@ def test_an_event_carrying_its_request_text_equals_one_without() -> None:
     request = {"messages": [{"role": "user", "content": "2 + 2?"}]}
     assert call(request).with_request_json(canonical_bytes(request)) == call(request)
     assert call(request).with_request_json(canonical_bytes(request)) != call({"messages": []})
+
+
+def test_a_copy_of_an_event_is_written_as_the_event_is(tmp_path: Path) -> None:
+    request = {"messages": [{"role": "user", "content": "2 + 2?"}], "temperature": 0.0}
+    event = ModelCall(node_id="0", purpose="answer", request=request, request_hash="h", response="r")
+    carrying = event.with_request_json(canonical_bytes(request))
+    copied = carrying.model_copy()
+    assert carrying.serialised_field() == ("request", canonical_bytes(request))
+    assert copied.serialised_field() is None  # the copy serialises its request again
+    written = []
+    for name, which in (("carrying", carrying), ("copied", copied)):
+        writer = TranscriptWriter(
+            tmp_path / f"{name}.jsonl", Header(run_id="r", created="now", hch_version="t", question="q")
+        )
+        writer.emit(which)
+        writer.close()
+        assert [p.kind for p in verify_transcript(writer.path).problems] == ["truncated"]  # only: no run_end
+        line = json.loads(writer.path.read_bytes().splitlines()[1])
+        written.append({k: v for k, v in line.items() if k not in ("time", "hash")})
+    assert written[0] == written[1] and written[0]["request"] == request

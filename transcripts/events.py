@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION = 1
 
@@ -132,23 +132,22 @@ class ModelCall(_Event):
     the usage the server reported for a network call, nothing for a cache hit,
     and for a replayed call what the recorded call was charged."""
 
-    _request_json: bytes | None = PrivateAttr(default=None)
+    __slots__ = ("_request_json",)
+    # A slot, not a pydantic private attribute: setting those up cost a third of building the event.
 
     def with_request_json(self, text: bytes) -> ModelCall:
         """This event, noting that ``text`` is the canonical JSON (UTF-8) of its request.
 
         The client serialises each request once, for its hash; the writer then
         reuses that text for the line instead of serialising the request again.
-        The caller vouches that ``text`` is ``canonical_bytes(self.request)``.
+        The caller vouches that ``text`` is ``canonical_bytes(self.request)``. A copy
+        of the event does not carry it (the writer then serialises the request).
         """
-        # Straight into pydantic's private store: its attribute hooks cost more than the rest of this.
-        assert self.__pydantic_private__ is not None
-        self.__pydantic_private__["_request_json"] = text
+        object.__setattr__(self, "_request_json", text)  # frozen for its fields; this is not one
         return self
 
     def serialised_field(self) -> tuple[str, bytes] | None:
-        private = self.__pydantic_private__
-        text = private.get("_request_json") if private else None
+        text: bytes | None = getattr(self, "_request_json", None)
         return None if text is None else ("request", text)
 
     def __eq__(self, other: object) -> bool:
