@@ -114,7 +114,7 @@ def test_review_mode_former_name_is_explained_and_still_read_from_transcripts() 
     from hch.app.spec import RunSpec
     from hch.errors import UsageError
     from hch.human.build import check_mode
-    from hch.human.commands import recorded_mode
+    from hch.human.modes import recorded_mode
 
     assert check_mode("review") == "review"
     former = r"mode 'approval' \(now called review\): choose one of direct, augmented, review"

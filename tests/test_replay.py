@@ -200,17 +200,20 @@ def test_replay_of_an_llm_run_with_the_endpoint_off_is_identical_with_zero_reque
     assert len(calls) == 214 and {c.source for c in calls} == {"transcript"}
     proc = hch("replay", str(path), home=home)
     assert proc.returncode == 0 and proc.stdout.startswith("identical:") and "0 network requests" in proc.stdout
-    # Nothing is sent, so the OpenAI SDK is never loaded (it is a third of the command's time).
+    # Nothing is sent, so the OpenAI SDK is never loaded (it is a third of the command's time),
+    # and a tree without people loads nothing of theirs (what they may type, their sessions).
     probe = (
-        "import sys\nfrom cli import app\ntry:\n"
+        "import json, sys\nfrom cli import app\ntry:\n"
         f"    app(['replay', {str(path)!r}, '--transcript', {str(tmp_path / 'probe.jsonl')!r}])\n"
         "except SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+        "print(json.dumps(sorted(sys.modules)))"
     )
     env = {**os.environ, "HCH_HOME": str(home)}
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
     assert loaded.returncode == 0, loaded.stderr
-    assert "'openai'" not in loaded.stdout.splitlines()[-1]
+    modules = set(json.loads(loaded.stdout.splitlines()[-1]))
+    assert "openai" not in {m.split(".")[0] for m in modules}
+    assert not modules & {"hch.human.commands", "hch.human.session", "hch.human.drafter"}
 
 
 @pytest.mark.parametrize("purpose", ["answer", "decompose", "combine"])

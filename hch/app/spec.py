@@ -17,7 +17,7 @@ from hch.amp import hch_tree
 from hch.errors import UsageError, needs_model
 from hch.executor import DEFAULT_MAX_SUBQUESTIONS
 from hch.human.build import human_depths_of, human_tree
-from hch.human.commands import FORMER_NAMES
+from hch.human.modes import FORMER_NAMES
 from hch.limits import check_budget, check_depth, check_max_subquestions, check_token_budget
 from hch.llm.settings import LLMSettings
 from hch.protocols import Model, Overseer
@@ -229,7 +229,6 @@ def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
     if needs_llm(spec):
         if llm is None:
             raise needs_model("this run")
-        from hch.human.drafter import LLMDrafter
         from hch.llm.overseer import LLMBaseModel, LLMOverseer
         from hch.llm.prompts import DEFAULT_PROMPTS
 
@@ -238,6 +237,8 @@ def build_model(spec: RunSpec, *, llm: LLMClient | None = None) -> Model:
         overseer = LLMOverseer(llm, DEFAULT_PROMPTS, spec.max_subquestions, output=output, name=name)
         base = LLMBaseModel(llm, DEFAULT_PROMPTS, output=output, name=name)
         if spec.human_mode != "direct":
+            from hch.human.drafter import LLMDrafter  # (people only)
+
             drafter = LLMDrafter(llm, DEFAULT_PROMPTS, spec.max_subquestions, output=output, name=name)
     if spec.task is not None:
         task, facts = spec.task.checked(spec.question)

@@ -6,6 +6,7 @@
   a person working a node, directly, or in augmented / review mode with an LLM
   :class:`hch.human.session.Drafter`.
 - :mod:`hch.human.commands`: what can be typed at a prompt (``?`` lists it).
+- :mod:`hch.human.modes`: how a person works a node (direct, augmented, review).
 - :mod:`hch.human.build`: where people sit in a tree.
 
 The package imports none of them: a run without people (a replay of an LLM run,

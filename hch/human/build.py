@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hch.amp import hch_tree
 from hch.errors import UsageError, needs_model
-from hch.human.commands import FORMER_NAMES, MODES, Mode
+from hch.human.modes import FORMER_NAMES, MODES, Mode
 from hch.protocols import Model, Overseer
 
 if TYPE_CHECKING:

@@ -28,28 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hch.human.modes import Mode
 from hch.step import Step
-
-Mode = Literal["direct", "augmented", "review"]
-"""How a person works a node: alone, accepting or editing an LLM's drafts, or
-reviewing each step an LLM takes (approving or rejecting it). Named apart from
-approval-based amplification (:mod:`operators.approval`), which is something else."""
-
-MODES: tuple[Mode, ...] = ("direct", "augmented", "review")
-
-FORMER_NAMES: dict[str, Mode] = {"approval": "review"}
-"""Modes by the name they had before: transcripts written then record it."""
-
-
-def recorded_mode(mode: Mode) -> str:
-    """The mode as a person's input request records it (and so hashes it).
-
-    Review mode was called ``approval`` when the first transcripts were written,
-    and a request's hash is how replay finds the recorded input: keeping the
-    recorded word keeps those transcripts replaying.
-    """
-    return "approval" if mode == "review" else mode
-
 
 END_OF_BLOCK = "."
 """A line holding only this ends a multi-line entry."""

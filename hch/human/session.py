@@ -44,7 +44,6 @@ from hch.human.commands import (
     Edit,
     Help,
     Hint,
-    Mode,
     Note,
     Reject,
     Show,
@@ -52,9 +51,9 @@ from hch.human.commands import (
     as_command,
     help_text,
     parse_command,
-    recorded_mode,
 )
 from hch.human.console import HumanConsole, Via
+from hch.human.modes import Mode, recorded_mode
 from hch.node import Node
 from hch.step import Step
 from hch.workspace import Arrivals, BatchCheck, Workspace

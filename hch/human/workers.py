@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hch.human.commands import Mode
 from hch.human.console import HumanConsole
+from hch.human.modes import Mode
 from hch.human.session import Drafter, NodeSession
 from hch.node import Node
 from hch.workspace import Workspace
