@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime
 import enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel
 
 from transcripts.chain import GENESIS, seal
-from transcripts.events import Event, Header, ModelCall, NodeStart
+from transcripts.events import Ask, Event, Header, ModelCall, NodeAnswer, NodeStart, may_hold_floats
 from transcripts.writer import TranscriptWriter
 
 
@@ -77,3 +77,39 @@ def test_every_line_is_the_line_of_the_events_dump(tmp_path: Path, value: Any) -
         digest, expected = dumped_line(prev, event)
         assert (event.hash, line) == (digest, expected)
         prev = digest
+
+
+class FloatFree(BaseModel):
+    time: float = 0.0  # the writer's own, always a Unix time
+    a: int | None
+    b: list[str]
+    c: dict[str, int]
+    d: Literal["x", 3]
+
+
+class Floating(BaseModel):
+    a: list[dict[str, float]]
+
+
+class Untyped(BaseModel):
+    a: dict[str, Any]
+
+
+class Nested(BaseModel):
+    a: Inner | None
+
+
+def test_events_are_searched_for_floats_when_their_fields_may_hold_one() -> None:
+    assert not may_hold_floats(FloatFree)
+    assert may_hold_floats(Floating) and may_hold_floats(Untyped) and may_hold_floats(Nested)
+    assert not may_hold_floats(NodeStart) and not may_hold_floats(Ask) and not may_hold_floats(NodeAnswer)
+    assert may_hold_floats(ModelCall) and may_hold_floats(Header)
+
+
+@pytest.mark.parametrize("text", ["1e-05", "0.00001", "1.5e-7"])
+def test_text_that_reads_like_a_float_is_written_as_text(tmp_path: Path, text: str) -> None:
+    writer = TranscriptWriter(tmp_path / "t.jsonl", Header(run_id="r", created="now", hch_version="t", question="q"))
+    event = writer.emit(NodeAnswer(node_id="0", answer=text, spent=1))
+    writer.close()
+    line = (tmp_path / "t.jsonl").read_bytes().splitlines(keepends=True)[1]
+    assert (event.hash, line) == dumped_line(writer.header.hash, event)

@@ -50,17 +50,19 @@ def _may_differ(fast: bytes) -> bool:
     return False
 
 
-def canonical_bytes(value: Any) -> bytes:
+def canonical_bytes(value: Any, *, floats: bool = True) -> bytes:
     """The canonical JSON of ``value``, UTF-8: what is hashed and written.
 
     NaN and infinities are not JSON and have no canonical form (the standard library
-    writes ``NaN``, orjson ``null``): events refuse them when built.
+    writes ``NaN``, orjson ``null``): events refuse them when built. ``floats=False``
+    vouches that ``value`` holds no float below 1e-4 (a float-free event and its
+    ``time``): its JSON is then not searched for the forms orjson writes differently.
     """
     try:
         fast = orjson.dumps(value, option=_FAST)
     except TypeError:  # orjson.JSONEncodeError: something it would write differently (see _FAST)
         return _CANONICAL.encode(value).encode()
-    if _may_differ(fast):
+    if floats and _may_differ(fast):
         return _CANONICAL.encode(value).encode()
     return fast
 
@@ -84,7 +86,9 @@ _SLOT = "\x00hch-serialised\x00"
 _SLOT_BYTES = canonical_bytes(_SLOT)
 
 
-def seal(prev_hash: str, fields: dict[str, Any], serialised: tuple[str, bytes] | None = None) -> tuple[str, bytes]:
+def seal(
+    prev_hash: str, fields: dict[str, Any], serialised: tuple[str, bytes] | None = None, *, floats: bool = True
+) -> tuple[str, bytes]:
     """The hash of ``fields`` (which must not hold one) and the line to write, newline included.
 
     Each event is serialised once: the line is the very bytes that were hashed
@@ -92,12 +96,13 @@ def seal(prev_hash: str, fields: dict[str, Any], serialised: tuple[str, bytes] |
     ``serialised`` is a top-level field (name, canonical JSON bytes of its value) that
     is already serialised, such as a model call's request, serialised for its
     hash: it is spliced in, and the line is the same as if it were in ``fields``.
+    ``floats`` is as for :func:`canonical_bytes`.
     """
     if serialised is None:
-        body = canonical_bytes(fields)
+        body = canonical_bytes(fields, floats=floats)
     else:
         name, value_json = serialised
-        body = canonical_bytes({**fields, name: _SLOT})
+        body = canonical_bytes({**fields, name: _SLOT}, floats=floats)
         if body.count(_SLOT_BYTES) == 1:  # the slot itself (a string holding it would make two)
             body = body.replace(_SLOT_BYTES, value_json)
         else:

@@ -14,7 +14,9 @@ overseers on the same question, which is what replay and resume match on.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import functools
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -327,3 +329,26 @@ Event = Annotated[
 ]
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+@functools.cache
+def may_hold_floats(kind: type[BaseModel]) -> bool:
+    """Whether an event of ``kind`` may hold a float besides its ``time`` (which the writer sets).
+
+    Read from the fields' types (a float, ``Any``, a model: it may), so a field added with a
+    float is counted without anyone remembering to. Validation holds values to those types.
+    The writer checks only these events' JSON for floats orjson writes unlike Python
+    (:func:`transcripts.chain.canonical_bytes`).
+    """
+    return any(_holds_floats(field.annotation) for name, field in kind.model_fields.items() if name != "time")
+
+
+def _holds_floats(annotation: Any) -> bool:
+    if annotation in (str, int, bool, type(None)):
+        return False
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return any(isinstance(arg, float) for arg in get_args(annotation))
+    if origin in (list, tuple, dict, Union, types.UnionType):
+        return any(_holds_floats(arg) for arg in get_args(annotation) if arg is not Ellipsis)
+    return True

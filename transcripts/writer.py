@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from transcripts.chain import GENESIS, seal
-from transcripts.events import Event, Header
+from transcripts.events import Event, Header, may_hold_floats
 
 Listener = Callable[[Event], None]
 
@@ -66,7 +66,7 @@ class TranscriptWriter:
         fields["seq"] = self._seq
         fields["time"] = now
         try:
-            digest, line = seal(self._prev_hash, fields, serialised)
+            digest, line = seal(self._prev_hash, fields, serialised, floats=may_hold_floats(type(event)))
         except TypeError:
             fields = event.model_dump(mode="json", exclude={"hash"} if serialised is None else {"hash", serialised[0]})
             fields["seq"] = self._seq
