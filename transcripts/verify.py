@@ -139,39 +139,26 @@ _SEALED_TAIL = len(_HASH_FIELD) + 64 + len(b'"}')
 """A line as the writer seals it ends with its hash as the last key (transcripts.chain.seal)."""
 
 
-def _sealed_ok(line: bytes, prev: str, event: Event) -> bool:
-    """Whether ``line`` is exactly as the writer seals ``event`` after ``prev``: the bytes
-    before the hash are what was hashed. (A line respelled by another tool fails this and
-    is checked on its canonical JSON instead.)"""
-    if line[-_SEALED_TAIL : -_SEALED_TAIL + len(_HASH_FIELD)] != _HASH_FIELD or line[-66:-2] != event.hash.encode():
-        return False
-    body = line[:-_SEALED_TAIL] + b"}"
-    return chained_hash(prev, body) == event.hash
-
-
-def _sealed_prefix(lines: list[bytes], parsed: Sequence[Event | dict[str, Any]]) -> int:
-    """How many lines from the first are each exactly as the writer sealed its event, in
-    order, up to the first ``run_end``: the common case, decided from the bytes.
-
-    The same test as :func:`_sealed_ok` and the position checks of :func:`_check_chain`,
-    in one loop without their per-line calls (a large file's lines are nearly all
-    here); the first line that fails any of them is left to :func:`_check_chain`,
-    which names what is wrong with it.
-    """
-    prev = GENESIS
-    for seq, (line, item) in enumerate(zip(lines, parsed, strict=False)):
+def _sealed_run(lines: list[bytes], parsed: Sequence[Event | dict[str, Any]], start: int, prev: str) -> int:
+    """How many lines from ``lines[start]`` on (the one before hashed ``prev``) are each
+    exactly as the writer seals its event, in its place, up to a ``run_end``: the common
+    case, decided from the bytes. The first line that fails any of this is left to
+    :func:`_check_chain`, which names what is wrong with it. (A line respelled by another
+    tool fails it too, and is checked on its canonical JSON instead.)"""
+    end = min(len(lines), len(parsed))
+    for seq in range(start, end):
+        line, item = lines[seq], parsed[seq]
         if isinstance(item, dict) or item.seq != seq or (seq and item.kind == "header"):
-            return seq
-        stored = line[-66:-2]
-        if line[-_SEALED_TAIL:-66] != _HASH_FIELD or stored != item.hash.encode():
-            return seq
-        # Hashed as the writer hashed it: the previous hash, then the line up to its own hash field.
+            return seq - start
+        # The hash is the last key, and the bytes before it are what was hashed after ``prev``.
+        if line[-_SEALED_TAIL:-66] != _HASH_FIELD or line[-66:-2] != item.hash.encode():
+            return seq - start
         if chained_hash(prev, line[:-_SEALED_TAIL] + b"}") != item.hash:
-            return seq
+            return seq - start
         prev = item.hash
         if item.kind == "run_end":
-            return seq + 1
-    return min(len(lines), len(parsed))
+            return seq + 1 - start
+    return end - start
 
 
 def _check_chain(
@@ -185,30 +172,24 @@ def _check_chain(
     last_kind = ""
     end_line: int | None = None
     run_id = ""
-    sealed = _sealed_prefix(raw.lines, parsed) if parsed is not None else 0
-    if sealed:
-        assert parsed is not None
-        header, last = parsed[0], parsed[sealed - 1]
-        assert isinstance(header, Header) and not isinstance(last, dict)
-        run_id, prev, last_kind = header.run_id, last.hash, last.kind
-        end_line = sealed if last_kind == "run_end" else None
-    for lineno, line in enumerate(raw.lines[sealed:], start=sealed + 1):
+    lineno = 1
+    while lineno <= len(raw.lines):
+        if parsed is not None and end_line is None:
+            # The lines as the writer sealed them, in one loop (a large file's are nearly all).
+            sealed = _sealed_run(raw.lines, parsed, lineno - 1, prev)
+            if sealed:
+                first, last = parsed[lineno - 1], parsed[lineno + sealed - 2]
+                assert not isinstance(first, dict) and not isinstance(last, dict)
+                if isinstance(first, Header):
+                    run_id = first.run_id
+                prev, last_kind = last.hash, last.kind
+                lineno += sealed
+                if last_kind == "run_end":
+                    end_line = lineno - 1
+                continue
+        line = raw.lines[lineno - 1]
         item = parsed[lineno - 1] if parsed is not None else None
         expected_seq = lineno - 1
-        if (
-            end_line is None
-            and not isinstance(item, dict | None)
-            and item.seq == expected_seq
-            and (lineno == 1 or item.kind != "header")
-            and _sealed_ok(line, prev, item)
-        ):
-            # The common case, decided from the bytes: the line is what the writer sealed.
-            prev, last_kind = item.hash, item.kind
-            if isinstance(item, Header):
-                run_id = item.run_id
-            if last_kind == "run_end":
-                end_line = lineno
-            continue
         data = item if isinstance(item, dict) else parse_json_line(path, lineno, line)
         if lineno == 1:
             run_id = str(data.get("run_id", ""))
@@ -241,6 +222,7 @@ def _check_chain(
         last_kind = str(data.get("kind"))
         if last_kind == "run_end" and end_line is None:
             end_line = lineno
+        lineno += 1
 
     n = len(raw.lines)
     if raw.tail:
