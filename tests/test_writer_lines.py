@@ -3,8 +3,11 @@ pydantic dump when it cannot: either way the line is the one the dump would give
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import enum
+import json
+import queue
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,3 +116,57 @@ def test_text_that_reads_like_a_float_is_written_as_text(tmp_path: Path, text: s
     writer.close()
     line = (tmp_path / "t.jsonl").read_bytes().splitlines(keepends=True)[1]
     assert (event.hash, line) == dumped_line(writer.header.hash, event)
+
+
+class SpyQueue:
+    """The writer's queue, noting what is put in it."""
+
+    def __init__(self, queue: queue.SimpleQueue[object]) -> None:
+        self.queue = queue
+        self.handed: list[object] = []
+
+    def put(self, item: object) -> None:
+        self.handed.append(item)
+        self.queue.put(item)
+
+    def get(self) -> object:
+        return self.queue.get()
+
+
+def spy_on_hand_overs(writer: TranscriptWriter, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """What the writer hands its thread, in order (it is still handed on)."""
+    spy = SpyQueue(writer._queue)
+    monkeypatch.setattr(writer, "_queue", spy)
+    return spy.handed
+
+
+def start(node_id: str) -> NodeStart:
+    return NodeStart(node_id=node_id, parent_id=None, question="q", level=1, budget=None, worker="w")
+
+
+async def test_the_lines_of_one_turn_of_the_loop_reach_the_thread_together_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = TranscriptWriter(tmp_path / "t.jsonl", Header(run_id="r", created="now", hch_version="t", question="q"))
+    handed = spy_on_hand_overs(writer, monkeypatch)
+    for i in range(3):
+        writer.emit(start(str(i)))
+    assert handed == []  # the turn is not over
+    await asyncio.sleep(0)
+    assert len(handed) == 1  # one batch: the header's line and the three starts
+    writer.emit(start("3"))
+    writer.close()  # hands over what the turn holds before it ends
+    assert len(handed) == 3 and handed[2] is not None
+    lines = (tmp_path / "t.jsonl").read_bytes().splitlines()
+    assert b"".join(line + b"\n" for line in lines) == b"".join(h for h in handed if isinstance(h, bytes))
+    assert [json.loads(line)["seq"] for line in lines] == [0, 1, 2, 3, 4]
+
+
+def test_without_a_loop_each_line_reaches_the_thread_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = TranscriptWriter(tmp_path / "t.jsonl", Header(run_id="r", created="now", hch_version="t", question="q"))
+    handed = spy_on_hand_overs(writer, monkeypatch)
+    writer.emit(start("0"))
+    writer.emit(start("1"))
+    assert len(handed) == 2
+    writer.close()
+    assert len((tmp_path / "t.jsonl").read_bytes().splitlines()) == 3
