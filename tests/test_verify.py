@@ -180,7 +180,10 @@ def test_a_chain_sealed_again_still_names_what_was_changed(
     line, kind = problem
     expected = (line % len(records) + 1 if line < 0 else line, kind)
     assert first_problem(path) == expected
-    if change != "header":  # (a second header is not a transcript to read)
+    if change == "header":  # not a transcript to read: refused, naming the line
+        with pytest.raises(TranscriptError, match=f"{path}:21: a second header"):
+            read_verified(path, requests=False)
+    else:
         _, report = read_verified(path, requests=False)
         assert (report.problems[0].line, report.problems[0].kind) == expected
     # The lines before the change are not reported.

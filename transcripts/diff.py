@@ -80,15 +80,16 @@ def step_of(event: Event) -> tuple[str, Action] | None:
 
 def _step(event: Event) -> tuple[str, Step] | None:
     """:func:`step_of` without the event: the node, and what is compared of its step."""
-    # The kinds a large tree is made of come first.
-    if isinstance(event, ModelCall):
+    # The kinds a large tree is made of come first, told by their exact type (events are final
+    # classes): an isinstance against a pydantic class that fails costs several type checks.
+    if type(event) is ModelCall:
         call_key = (event.purpose, event.request_hash, event.response, event.error)
         return event.node_id, ("model_call", call_key)
-    if isinstance(event, NodeStart):
+    if type(event) is NodeStart:
         return event.node_id, ("start", (event.question, event.parent_id, event.level, event.budget, event.worker))
-    if isinstance(event, NodeAnswer):
+    if type(event) is NodeAnswer:
         return event.node_id, ("answer", (event.answer, event.spent))
-    if isinstance(event, Ask):
+    if type(event) is Ask:
         return event.node_id, ("ask", tuple(event.questions))
     if isinstance(event, OracleCall):
         return event.node_id, ("oracle_call", (event.question, event.answer))
