@@ -175,3 +175,26 @@ async def test_a_cancelled_run_leaves_every_answer_it_received_in_the_cache(tmp_
     for call in answered:
         stored = found[call.request_hash]
         assert stored is not None and stored["response"] == call.response and stored["request"] == call.request
+
+
+async def test_entries_put_within_the_gathering_window_are_stored_in_one_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[list[str]] = []
+    store = CallCache._store
+
+    def recording(self: CallCache, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        batches.append([key for key, _ in batch])
+        store(self, batch)
+
+    monkeypatch.setattr(CallCache, "_store", recording)
+    monkeypatch.setattr("hch.llm.cache.WRITER_GATHER_S", 5.0)  # far longer than this test's pauses
+    cache = CallCache(tmp_path / "cache")
+    for i in range(3):
+        cache.put(f"k{i}", entry(i))
+        await asyncio.sleep(0.02)  # a writer woken by each entry has stored it by now
+    assert batches == []  # still gathering
+    await asyncio.to_thread(cache.flush)  # someone waits for the disk: stored at once, together
+    assert batches == [["k0", "k1", "k2"]]
+    assert await on_disk(tmp_path / "cache", ["k0", "k2"]) == {"k0": entry(0), "k2": entry(2)}
+    await cache.aclose()

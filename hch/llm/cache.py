@@ -34,8 +34,8 @@ Two facts about diskcache shape this module:
 - A write is a SQLite transaction. Made per call in a worker thread, writes held
   a cold run (every call a miss, every result stored) to 1.2x the time of the
   same run without a cache, so :meth:`CallCache.put` writes behind: it returns
-  at once, and one writer thread stores what has been put, many entries per
-  transaction. Until an entry is on disk the process still finds it (it is kept
+  at once, and one writer thread stores what has been put, gathering entries for
+  a tenth of a second into one transaction (unless someone waits for the disk). Until an entry is on disk the process still finds it (it is kept
   in memory), and :meth:`CallCache.close` writes everything put before it
   returns. The writer is not a daemon thread, so even a process that never
   closes its cache (an error, Ctrl-C) writes the entries before it exits.
@@ -49,6 +49,7 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,13 @@ to load, about 10 us an entry); a larger cache answers them from the disk until 
 
 WRITER_IDLE_S = 0.5
 """How long the writer thread waits for more entries before it ends (the next put starts another)."""
+
+WRITER_GATHER_S = 0.1
+"""How long the writer gathers entries into one transaction, unless someone waits for the disk.
+
+A commit costs the writer about 0.7 ms of CPU. Woken by every entry, it committed a
+cold run's 485 results in 126 transactions, and that CPU, taken from the event loop and
+the server, made the run 10% slower than one without a cache."""
 
 
 class UnsafeCacheEntry(Exception):
@@ -224,6 +232,8 @@ class CallCache:
         self._writer: threading.Thread | None = None
         self._closing = False
         """Set by close(): the writer ends as soon as the queue is empty, without idling."""
+        self._flushing = 0
+        """Callers of flush() waiting for the disk: the writer then stores what it has at once."""
 
     @property
     def path(self) -> Path:
@@ -388,7 +398,8 @@ class CallCache:
                 # Not a daemon: an interpreter exiting without close() still waits for the writes.
                 self._writer = threading.Thread(target=self._write_behind, name="hch-cache-writer")
                 self._writer.start()
-            self._writes.notify_all()
+            elif len(self._queue) == 1:  # an idle writer waits for the first entry; a gathering one for none
+                self._writes.notify_all()
         self._remember(key, value)
 
     async def set(self, key: str, value: dict[str, Any]) -> None:
@@ -399,8 +410,13 @@ class CallCache:
     def flush(self) -> None:
         """Wait until every entry put so far is on disk (or refused and logged). Blocking."""
         with self._writes:
-            while self._queue or self._writing:
-                self._writes.wait()
+            self._flushing += 1
+            self._writes.notify_all()  # a gathering writer stores at once
+            try:
+                while self._queue or self._writing:
+                    self._writes.wait()
+            finally:
+                self._flushing -= 1
 
     def _write_behind(self) -> None:
         while True:
@@ -410,6 +426,12 @@ class CallCache:
                 if not self._queue:
                     self._writer = None  # checked under the lock by put(), which starts another
                     return
+                gathered = time.monotonic() + WRITER_GATHER_S
+                while not self._closing and not self._flushing:
+                    left = gathered - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._writes.wait(left)
                 batch, self._queue = self._queue, []
                 self._writing = True
             try:
