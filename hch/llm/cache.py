@@ -35,10 +35,11 @@ Two facts about diskcache shape this module:
   a cold run (every call a miss, every result stored) to 1.2x the time of the
   same run without a cache, so :meth:`CallCache.put` writes behind: it returns
   at once, and one writer thread stores what has been put, gathering entries for
-  a tenth of a second into one transaction (unless someone waits for the disk). Until an entry is on disk the process still finds it (it is kept
-  in memory), and :meth:`CallCache.close` writes everything put before it
-  returns. The writer is not a daemon thread, so even a process that never
-  closes its cache (an error, Ctrl-C) writes the entries before it exits.
+  a tenth of a second into one transaction (unless someone waits for the disk).
+  Until an entry is on disk the process still finds it (it is kept in memory),
+  and :meth:`CallCache.close` writes everything put before it returns. The
+  writer is not a daemon thread, so even a process that never closes its cache
+  (an error, Ctrl-C) writes the entries before it exits.
 """
 
 from __future__ import annotations
