@@ -62,30 +62,27 @@ class TranscriptWriter:
         if self._error is not None:
             raise OSError(f"transcript {self.path} can no longer be written: {self._error}")
         serialised = event.serialised_field()
-        now = time.time()
+        excluded = ("hash",) if serialised is None else ("hash", serialised[0])
+        stamps: dict[str, object] = {"seq": self._seq, "time": time.time()}
+        floats = may_hold_floats(type(event))
         # The fields as they are, when canonical JSON writes them as pydantic would dump them:
         # dumping costs as much as the rest of sealing. What only pydantic turns into JSON (a
         # nested model, a date, a set) makes the serialiser refuse, and the event is dumped.
         fields = dict(event.__dict__)
-        del fields["hash"]
-        if serialised is not None:
-            del fields[serialised[0]]
-        fields["seq"] = self._seq
-        fields["time"] = now
+        for name in excluded:
+            del fields[name]
+        fields.update(stamps)
         try:
-            digest, line = seal(self._prev_hash, fields, serialised, floats=may_hold_floats(type(event)))
+            digest, line = seal(self._prev_hash, fields, serialised, floats=floats)
         except TypeError:
-            fields = event.model_dump(mode="json", exclude={"hash"} if serialised is None else {"hash", serialised[0]})
-            fields["seq"] = self._seq
-            fields["time"] = now
-            digest, line = seal(self._prev_hash, fields, serialised)
+            fields = event.model_dump(mode="json", exclude=set(excluded))
+            fields.update(stamps)
+            digest, line = seal(self._prev_hash, fields, serialised, floats=floats)
         self._prev_hash = digest
         self._seq += 1
         self._hand_over(line)
-        stamps = event.__dict__  # a frozen model's fields: these three are the writer's to set
-        stamps["seq"] = fields["seq"]
-        stamps["time"] = fields["time"]
         stamps["hash"] = digest
+        event.__dict__.update(stamps)  # a frozen model's fields: these three are the writer's to set
         for listener in self._listeners:
             listener(event)
         return event
